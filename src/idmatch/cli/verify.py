@@ -1,0 +1,39 @@
+"""`idmatch verify ID_IMAGE LIVE_IMAGE`: 1:1 check with a calibrated threshold."""
+from __future__ import annotations
+
+import json
+
+from . import EXIT_NO_MATCH, EXIT_OK
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="compare an ID portrait with a live capture (exit 0 match, 1 no match, 2 bad input)")
+    p.add_argument("id_image", help="ID portrait: chip photo or a photo/scan of the document")
+    p.add_argument("live_image", help="live capture of the applicant")
+    p.add_argument("--fmr", type=float, default=None, help="target false-match rate (default: 1e-4)")
+    p.add_argument("--calibration", help="calibration JSON written by `idmatch calibrate` (default: shipped)")
+    p.add_argument("--no-flip", action="store_true", help="skip mirrored-crop augmentation (faster, slightly less accurate)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.set_defaults(func=run)
+
+
+def make_engine(args):
+    from ..match import Calibration
+    from ..pipeline import EngineConfig, FaceEngine
+
+    cal = Calibration.load(args.calibration) if getattr(args, "calibration", None) else None
+    return FaceEngine(EngineConfig(flip_augment=not getattr(args, "no_flip", False)), calibration=cal)
+
+
+def run(args) -> int:
+    from ..match import DEFAULT_FMR
+
+    engine = make_engine(args)
+    result = engine.verify(args.id_image, args.live_image, fmr=args.fmr or DEFAULT_FMR)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        verdict = "MATCH" if result.match else "NO MATCH"
+        print(f"{verdict}: score {result.score:.4f} vs threshold {result.threshold:.4f} "
+              f"(FMR {result.fmr:g}, calibration {result.calibration})")
+    return EXIT_OK if result.match else EXIT_NO_MATCH

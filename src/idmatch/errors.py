@@ -1,0 +1,78 @@
+"""One exception family with stable, machine-readable error codes.
+
+The CLI maps every :class:`IdmatchError` to exit code 2; the service maps it to an
+RFC 9457 problem document whose ``code`` member is :attr:`IdmatchError.code`.
+"""
+from __future__ import annotations
+
+
+class IdmatchError(Exception):
+    """Base of every error idmatch raises on purpose.
+
+    ``code`` is stable (clients switch on it); ``message`` is for people;
+    ``http_status`` is what the service answers with.
+    """
+
+    code: str = "idmatch_error"
+    http_status: int = 400
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details or {}
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, **({"details": self.details} if self.details else {})}
+
+
+class BadImageError(IdmatchError):
+    """Bytes that are not a decodable image (corrupt, truncated, wrong type, empty)."""
+
+    code = "bad_image"
+    http_status = 422
+
+
+class ImageTooLargeError(IdmatchError):
+    """An upload over the byte or pixel limit (decompression-bomb guard)."""
+
+    code = "image_too_large"
+    http_status = 413
+
+
+class NoFaceError(IdmatchError):
+    code = "no_face"
+    http_status = 422
+
+
+class MultipleFacesError(IdmatchError):
+    code = "multiple_faces"
+    http_status = 422
+
+
+class QualityTooLowError(IdmatchError):
+    code = "quality_too_low"
+    http_status = 422
+
+
+class SpoofSuspectedError(IdmatchError):
+    code = "spoof_suspected"
+    http_status = 422
+
+
+class ModelNotFoundError(IdmatchError):
+    """A model weight file is missing: names the package that provides it. Never downloads."""
+
+    code = "model_not_found"
+    http_status = 500
+
+
+class CalibrationError(IdmatchError):
+    code = "calibration_error"
+    http_status = 500
+
+
+class ConfigError(IdmatchError):
+    code = "config_error"
+    http_status = 500

@@ -1,0 +1,137 @@
+"""Decode untrusted image bytes into a BGR ``uint8`` array, safely.
+
+Handles JPEG/PNG/BMP/WebP/TIFF, EXIF orientation, grayscale, palette and alpha
+(composited on white), and refuses oversized uploads *before* decoding pixels
+(a 50-megapixel PNG or a forged header never reaches the allocator).
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import BadImageError, ImageTooLargeError
+
+log = logging.getLogger(__name__)
+
+ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "BMP", "WEBP", "TIFF", "MPO"})
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int = 15 * 1024 * 1024
+    max_pixels: int = 40_000_000  # 40 MP: any phone photo, not a bomb
+    max_side: int = 12_000
+    min_side: int = 16
+
+
+DEFAULT_LIMITS = ImageLimits()
+
+
+def read_bytes(source: str | os.PathLike | bytes, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
+    """Return the raw bytes of a path or pass bytes through, enforcing the byte limit."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise BadImageError(f"image file not found: {path}", code="file_not_found")
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise ImageTooLargeError(
+                f"image file is {size} bytes, over the {limits.max_bytes}-byte limit",
+                details={"bytes": size, "limit": limits.max_bytes},
+            )
+        data = path.read_bytes()
+    if len(data) == 0:
+        raise BadImageError("the image is empty (0 bytes)", code="empty_image")
+    if len(data) > limits.max_bytes:
+        raise ImageTooLargeError(
+            f"image is {len(data)} bytes, over the {limits.max_bytes}-byte limit",
+            details={"bytes": len(data), "limit": limits.max_bytes},
+        )
+    return data
+
+
+def decode_image(source: str | os.PathLike | bytes | np.ndarray, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
+    """Decode to a contiguous BGR uint8 array (H, W, 3), upright per EXIF.
+
+    Raises :class:`BadImageError` for anything that is not a complete, supported
+    image and :class:`ImageTooLargeError` for byte/pixel/side limits.
+    """
+    if isinstance(source, np.ndarray):
+        return _normalise_array(source)
+    data = read_bytes(source, limits)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format
+            if fmt not in ALLOWED_FORMATS:
+                raise BadImageError(f"unsupported image format {fmt!r}; use JPEG, PNG, BMP or WebP", code="unsupported_format")
+            w, h = img.size
+            _check_dimensions(w, h, limits)
+            img.load()  # full decode: truncated files fail here
+    except (ImageTooLargeError, BadImageError):
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(f"image declares too many pixels: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise BadImageError(f"not a readable image ({type(exc).__name__}: {exc})") from exc
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # malformed EXIF must not make a good image unusable
+        log.debug("ignoring malformed EXIF orientation")
+    return _pil_to_bgr(img)
+
+
+def _check_dimensions(w: int, h: int, limits: ImageLimits) -> None:
+    if w * h > limits.max_pixels or max(w, h) > limits.max_side:
+        raise ImageTooLargeError(
+            f"image is {w}x{h} ({w * h / 1e6:.1f} MP), over the {limits.max_pixels / 1e6:.0f} MP / "
+            f"{limits.max_side}px limit",
+            details={"width": w, "height": h, "max_pixels": limits.max_pixels},
+        )
+    if min(w, h) < limits.min_side:
+        raise BadImageError(f"image is {w}x{h}, too small to hold a face", code="image_too_small")
+
+
+def _pil_to_bgr(img: Image.Image) -> np.ndarray:
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    if img.mode in ("I;16", "I;16B", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        arr = (255 * (arr - arr.min()) / max(np.ptp(arr), 1e-9)).astype(np.uint8)
+        img = Image.fromarray(arr)
+    rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def _normalise_array(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype != np.uint8:
+        raise BadImageError(f"image array must be uint8, got {arr.dtype}")
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    elif not (arr.ndim == 3 and arr.shape[2] == 3):
+        raise BadImageError(f"image array must be HxW, HxWx3 or HxWx4, got shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def encode_jpeg(img_bgr: np.ndarray, quality: int = 90) -> bytes:
+    """Encode a BGR array as JPEG bytes (used for chip-size simulation and retention)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", img_bgr, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+    if not ok:
+        raise BadImageError("could not encode image as JPEG")
+    return buf.tobytes()
