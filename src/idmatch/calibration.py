@@ -120,6 +120,7 @@ def build_calibration(populations: list[PopulationScores], model: str, name: str
         detail = pop.summary()
         detail["fnmr_at"] = {}
         detail["fmr_at"] = {}
+        detail["threshold_at"] = {f"{fmr:g}": pt.threshold for fmr, pt in per_pop[pop.name].items() if fmr in OPERATING_FMRS}
         for p in points:
             if p.fmr in OPERATING_FMRS:
                 detail["fnmr_at"][f"{p.fmr:g}"] = float((pop.genuine < p.threshold).mean()) if len(pop.genuine) else None

@@ -10,9 +10,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+import cv2
 import numpy as np
 
 from .align import align_face
+from .errors import NoFaceError
 from .detect import DetectionConfig, FaceSelection, select_face
 from .imaging import DEFAULT_LIMITS, ImageLimits, decode_image
 from .match import DEFAULT_FMR, Calibration, cosine_score, shipped_calibration
@@ -41,6 +43,7 @@ class FaceAnalysis:
     aligned: np.ndarray             # 112x112 BGR crop
     template: np.ndarray            # L2-normalised embedding
     timings_ms: dict[str, float] = field(default_factory=dict)
+    rotation: int = 0               # degrees the image was turned (clockwise) to find the face
 
     @property
     def face(self) -> DetectedFace:
@@ -54,6 +57,7 @@ class FaceAnalysis:
             "face_box": [round(x, 1), round(y, 1), round(w, 1), round(h, 1)],
             "detector_score": round(self.face.score, 4),
             "inter_eye_px": round(self.face.inter_eye_distance, 1),
+            "rotation": self.rotation,
         }
 
 
@@ -108,6 +112,27 @@ class FaceEngine:
     def detect(self, img: np.ndarray) -> FaceSelection:
         return select_face(img, self.detector, self.config.detection)
 
+    def detect_upright(self, img: np.ndarray, role: Role) -> tuple[np.ndarray, FaceSelection, int]:
+        """Detect; for an ID portrait also try the image turned by 90/270/180 degrees.
+
+        Document photos are often taken sideways (a passport booklet photographed open);
+        a live capture is not rotated here -- the quality stage tells the person instead.
+        Returns the (possibly rotated) image, the selection and the rotation applied.
+        """
+        try:
+            return img, self.detect(img), 0
+        except NoFaceError:
+            if role != "portrait":
+                raise
+        for deg, code in ((90, cv2.ROTATE_90_CLOCKWISE), (270, cv2.ROTATE_90_COUNTERCLOCKWISE), (180, cv2.ROTATE_180)):
+            turned = cv2.rotate(img, code)
+            try:
+                return turned, self.detect(turned), deg
+            except NoFaceError:
+                continue
+        raise NoFaceError("no face found in the ID image (also tried it turned 90, 180 and 270 degrees): "
+                          "photograph the page with the portrait, flat and in focus")
+
     def align(self, img: np.ndarray, face: DetectedFace) -> np.ndarray:
         return align_face(img, face.landmarks, self.recognizer.input_size[0])
 
@@ -124,7 +149,7 @@ class FaceEngine:
         t0 = time.perf_counter()
         img = self.decode(source)
         t1 = time.perf_counter()
-        sel = self.detect(img)
+        img, sel, rotation = self.detect_upright(img, role)
         t2 = time.perf_counter()
         aligned = self.align(img, sel.face)
         t3 = time.perf_counter()
@@ -132,7 +157,8 @@ class FaceEngine:
         t4 = time.perf_counter()
         timings = {"decode": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3, "align": (t3 - t2) * 1e3, "embed": (t4 - t3) * 1e3}
         log.debug("analyzed %s image: %d face(s), pass=%s", role, sel.count, sel.detection_pass)
-        return FaceAnalysis(image=img, selection=sel, aligned=aligned, template=template, timings_ms=timings)
+        return FaceAnalysis(image=img, selection=sel, aligned=aligned, template=template, timings_ms=timings,
+                            rotation=rotation)
 
     def compare(self, a: FaceAnalysis | np.ndarray, b: FaceAnalysis | np.ndarray, fmr: float = DEFAULT_FMR) -> tuple[float, float, bool]:
         ta = a.template if isinstance(a, FaceAnalysis) else a
