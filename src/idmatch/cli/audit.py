@@ -1,0 +1,29 @@
+"""`idmatch audit verify`: check the audit hash chain (exit 0 intact, 1 tampered)."""
+from __future__ import annotations
+
+import json
+
+from . import EXIT_NO_MATCH, EXIT_OK
+from ._service_common import add_store_args, open_store
+
+
+def register(sub) -> None:
+    p = sub.add_parser("audit", help="audit trail tools")
+    a = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    v = a.add_parser("verify", help="verify the hash chain: detects edited, deleted or reordered events")
+    add_store_args(v)
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=verify)
+
+
+def verify(args) -> int:
+    rep = open_store(args).verify_audit()
+    if args.json:
+        print(json.dumps(rep.to_dict(), indent=1))
+    elif rep.ok:
+        print(f"audit chain OK: {rep.events} events")
+    else:
+        print(f"audit chain BROKEN ({len(rep.problems)} problem(s) in {rep.events} events):")
+        for p in rep.problems[:50]:
+            print(f"  - {p}")
+    return EXIT_OK if rep.ok else EXIT_NO_MATCH

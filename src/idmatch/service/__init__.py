@@ -1,0 +1,1 @@
+"""The verification service: FastAPI app (:func:`idmatch.service.app.create_app`), started by ``idmatch serve``."""

@@ -1,0 +1,96 @@
+"""FastAPI application factory. ``idmatch serve`` runs it under uvicorn (``factory=True``)."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from sqlalchemy import text
+
+from .. import __version__
+from ..settings import Settings
+from . import metrics, problems
+from .auth import RateLimiter
+from .problems import problem
+from .sessions import SessionService
+
+log = logging.getLogger(__name__)
+
+
+def make_engine_for(settings: Settings):
+    from ..imaging import ImageLimits
+    from ..pipeline import EngineConfig, FaceEngine
+
+    return FaceEngine(EngineConfig(limits=ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)))
+
+
+def create_app(settings: Settings | None = None, *, engine=None, store=None) -> FastAPI:
+    from ..store.store import Store
+
+    settings = settings or Settings()
+    store = store or Store(settings)
+    engine = engine or make_engine_for(settings)
+
+    app = FastAPI(title="idmatch", version=__version__,
+                  description="Identity verification for SIM registration: live face vs ID portrait, consent-based 1:1 only. "
+                              "Errors are RFC 9457 problem details with a stable `code`.")
+    app.state.settings = settings
+    app.state.store = store
+    app.state.engine = engine
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.sessions = SessionService(store, engine, settings)
+    problems.install(app)
+
+    @app.middleware("http")
+    async def limit_request_size(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.max_request_bytes:
+            return problem(413, "request_too_large", f"request body over {settings.max_request_bytes} bytes",
+                           instance=request.url.path)
+        return await call_next(request)
+
+    app.middleware("http")(metrics.middleware)
+
+    from .routes_admin import router as admin_router
+    from .routes_sessions import router as sessions_router
+    from .routes_stateless import router as stateless_router
+
+    app.include_router(sessions_router)
+    app.include_router(stateless_router)
+    app.include_router(admin_router)
+
+    @app.get("/healthz", tags=["ops"], summary="the process is up")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="database reachable and migrated, models and calibration loaded")
+    def readyz():
+        from ..store.db import current_revision
+
+        checks: dict[str, str] = {}
+        try:
+            with store.engine.connect() as c:
+                c.execute(text("SELECT 1"))
+            rev = current_revision(store.engine)
+            checks["database"] = "ok" if rev else "not migrated"
+        except Exception as exc:  # readiness must answer, whatever broke
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            checks["calibration"] = engine.calibration.name
+        except Exception as exc:
+            checks["calibration"] = f"error: {getattr(exc, 'code', type(exc).__name__)}"
+        ok = checks["database"] == "ok" and not checks["calibration"].startswith("error")
+        if not ok:
+            return problem(503, "not_ready", "not ready", extra={"checks": checks})
+        return {"status": "ready", "checks": checks}
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    def metrics_endpoint():
+        return metrics.render()
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory entry point: settings from the environment (what ``idmatch serve`` exports)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(Settings())

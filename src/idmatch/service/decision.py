@@ -1,0 +1,182 @@
+"""The decision as a list of pluggable stages, each contributing machine-readable reasons.
+
+A :class:`Stage` looks at a :class:`DecisionContext` and returns :class:`Reason` objects with an
+``outcome``: ``pass``, ``info``, ``review`` or ``fail``. The :class:`DecisionPolicy` combines them:
+any ``fail`` → ``rejected``; else any ``review`` → ``review``; else ``approved``. Stages never see
+clear document numbers (only the keyed hash) and reasons never carry biometric data.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from sqlalchemy import func, select
+
+from . import plugins
+from .policy import Policy
+
+Outcome = Literal["pass", "info", "review", "fail"]
+Decision = Literal["approved", "rejected", "review"]
+
+
+@dataclass
+class Reason:
+    stage: str
+    code: str
+    outcome: Outcome
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class DecisionContext:
+    policy: Policy
+    engine: Any                                   # idmatch.pipeline.FaceEngine
+    store: Any = None                             # idmatch.store.store.Store (None for stateless use)
+    session_id: str | None = None
+    id_hash: str | None = None                    # keyed hash of the claimed document
+    doc_type: str | None = None
+    portrait: Any = None                          # FaceAnalysis, only while the portrait is being attached
+    portrait_template: np.ndarray | None = None
+    live: list = field(default_factory=list)      # FaceAnalysis per live frame
+    challenge: dict = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Stage(Protocol):
+    name: str
+
+    def on_portrait(self, ctx: DecisionContext) -> list[Reason]: ...
+    def on_live(self, ctx: DecisionContext) -> list[Reason]: ...
+
+
+class BaseStage:
+    name = "stage"
+
+    def on_portrait(self, ctx: DecisionContext) -> list[Reason]:
+        return []
+
+    def on_live(self, ctx: DecisionContext) -> list[Reason]:
+        return []
+
+
+class QualityStage(BaseStage):
+    """Quality codes from :mod:`idmatch.quality` when it is installed; a failed check sends to review."""
+    name = "quality"
+
+    def _assess(self, analysis, role: str) -> list[Reason]:
+        fn = plugins.quality_assessor()
+        if fn is None:
+            return [Reason(self.name, "quality_not_evaluated", "info", "quality module not installed", {"role": role})]
+        r = fn(analysis, role)
+        codes = list(r.get("codes", []))
+        details = {"role": role, "codes": codes, **({"score": r["score"]} if r.get("score") is not None else {})}
+        if r.get("passed", not codes):
+            return [Reason(self.name, "quality_ok", "pass", "", details)]
+        return [Reason(self.name, "quality_too_low", "review", f"{role} image quality: {', '.join(codes)}", details)]
+
+    def on_portrait(self, ctx):
+        return self._assess(ctx.portrait, "portrait")
+
+    def on_live(self, ctx):
+        out: list[Reason] = []
+        for i, a in enumerate(ctx.live):
+            for r in self._assess(a, "live"):
+                r.details["frame"] = i
+                out.append(r)
+        return out
+
+
+class LivenessStage(BaseStage):
+    name = "liveness"
+
+    def on_live(self, ctx):
+        fn = plugins.liveness_scorer(ctx.engine)
+        if fn is None:
+            outcome: Outcome = "review" if ctx.policy.require_liveness else "info"
+            return [Reason(self.name, "liveness_not_evaluated", outcome, "liveness module not available")]
+        t0 = time.perf_counter()
+        results = [fn(a) for a in ctx.live]
+        ctx.timings_ms["liveness"] = (time.perf_counter() - t0) * 1e3
+        thr = ctx.policy.liveness_threshold if ctx.policy.liveness_threshold is not None else results[0]["threshold"]
+        score = min(r["score"] for r in results)
+        details = {"score": round(score, 5), "threshold": round(thr, 5), "frames": len(results), "model": results[0].get("model", "")}
+        if score >= thr:
+            return [Reason(self.name, "live", "pass", "", details)]
+        if score >= thr - ctx.policy.review_margin:
+            return [Reason(self.name, "liveness_uncertain", "review", "liveness score just below the threshold", details)]
+        return [Reason(self.name, "spoof_suspected", "fail", "presentation attack suspected", details)]
+
+
+class MatchStage(BaseStage):
+    """1:1 portrait vs every live frame at the policy's FMR; the weakest frame decides."""
+    name = "match"
+
+    def on_live(self, ctx):
+        eng = ctx.engine
+        scores, thr = [], 0.0
+        for a in ctx.live:
+            s, thr, _ = eng.compare(ctx.portrait_template, a.template, ctx.policy.fmr)
+            scores.append(s)
+        score = min(scores)
+        details = {"score": round(score, 5), "threshold": round(thr, 5), "fmr": ctx.policy.fmr,
+                   "calibration": eng.calibration.name, "model": eng.model_id, "frame_scores": [round(s, 5) for s in scores]}
+        if score >= thr:
+            return [Reason(self.name, "face_match", "pass", "", details)]
+        if score >= thr - ctx.policy.review_margin:
+            return [Reason(self.name, "face_match_uncertain", "review", "match score just below the threshold", details)]
+        return [Reason(self.name, "face_mismatch", "fail", "the live face does not match the ID portrait", details)]
+
+
+class LinesPerIdentityStage(BaseStage):
+    """Built-in count of active lines for the claimed identity (replaced by ``idmatch.fraud`` stages when present)."""
+    name = "lines_per_identity"
+
+    def on_live(self, ctx):
+        if ctx.store is None or ctx.id_hash is None:
+            return []
+        from ..store.models import LineActivation
+
+        with ctx.store.session() as db:
+            n = db.execute(select(func.count()).select_from(LineActivation).where(
+                LineActivation.id_hash == ctx.id_hash, LineActivation.deactivated_at.is_(None))).scalar_one()
+        details = {"active_lines": int(n), "limit": ctx.policy.max_lines_per_identity}
+        if n >= ctx.policy.max_lines_per_identity:
+            return [Reason(self.name, "line_limit_reached", "review", "identity already holds the maximum number of lines", details)]
+        return [Reason(self.name, "lines_ok", "pass", "", details)]
+
+
+def combine(reasons: list[Reason]) -> Decision:
+    outcomes = {r.outcome for r in reasons}
+    if "fail" in outcomes:
+        return "rejected"
+    if "review" in outcomes:
+        return "review"
+    return "approved"
+
+
+class DecisionPolicy:
+    def __init__(self, stages: list):
+        self.stages = stages
+
+    @classmethod
+    def default(cls, store=None) -> "DecisionPolicy":
+        fraud = plugins.fraud_stages(store) if store is not None else None
+        return cls([QualityStage(), LivenessStage(), MatchStage(), *(fraud if fraud is not None else [LinesPerIdentityStage()])])
+
+    def on_portrait(self, ctx: DecisionContext) -> list[Reason]:
+        out: list[Reason] = []
+        for st in self.stages:
+            out.extend(st.on_portrait(ctx))
+        return out
+
+    def on_live(self, ctx: DecisionContext) -> list[Reason]:
+        out: list[Reason] = []
+        for st in self.stages:
+            out.extend(st.on_live(ctx))
+        return out

@@ -1,0 +1,44 @@
+"""The live decision policy: settings give defaults, the admin overrides through ``PUT /v1/policy``."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..settings import Settings
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fmr: float = Field(1e-4, gt=0, lt=1, description="target false-match rate of the match stage")
+    review_margin: float = Field(0.05, ge=0, le=1, description="scores this far below the threshold go to manual review")
+    liveness_threshold: float | None = Field(None, ge=0, le=1, description="None: the liveness model's own threshold")
+    require_liveness: bool = Field(False, description="send to review when no liveness result is available")
+    max_lines_per_identity: int = Field(5, ge=1, description="active lines one identity may hold before review")
+    retain_images: bool = Field(False, description="keep raw uploads, encrypted, for dispute handling")
+    image_retention_days: int = Field(30, ge=1, le=3650)
+    session_ttl_s: int = Field(900, ge=30, le=7 * 86400)
+
+    @classmethod
+    def defaults(cls, s: Settings) -> "Policy":
+        return cls(fmr=s.fmr, review_margin=s.review_margin, liveness_threshold=None, require_liveness=s.require_liveness,
+                   max_lines_per_identity=s.max_lines_per_identity, retain_images=s.retain_images,
+                   image_retention_days=s.image_retention_days, session_ttl_s=s.session_ttl_s)
+
+
+class PolicyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fmr: float | None = Field(None, gt=0, lt=1)
+    review_margin: float | None = Field(None, ge=0, le=1)
+    liveness_threshold: float | None = Field(None, ge=0, le=1)
+    require_liveness: bool | None = None
+    max_lines_per_identity: int | None = Field(None, ge=1)
+    retain_images: bool | None = None
+    image_retention_days: int | None = Field(None, ge=1, le=3650)
+    session_ttl_s: int | None = Field(None, ge=30, le=7 * 86400)
+
+
+def effective_policy(settings: Settings, overrides: dict) -> Policy:
+    base = Policy.defaults(settings).model_dump()
+    base.update({k: v for k, v in overrides.items() if k in base})
+    return Policy(**base)

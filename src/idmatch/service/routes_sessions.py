@@ -1,0 +1,65 @@
+"""Registration sessions (clerk) and the manual review queue (reviewer)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from .auth import Principal, require
+from .schemas import ReviewIn, ReviewItem, SessionCreate, SessionOut
+from .uploads import read_image, require_multipart
+
+router = APIRouter(prefix="/v1")
+
+IdemKey = Header(None, alias="Idempotency-Key", max_length=200, description="retry-safe: same key + same request → same response")
+
+
+def _svc(request: Request):
+    return request.app.state.sessions
+
+
+@router.post("/sessions", status_code=201, response_model=SessionOut, tags=["sessions"],
+             summary="start a registration session: claimed identity, consent record, challenge issued")
+def create_session(req: SessionCreate, request: Request, p: Principal = Depends(require("clerk")),
+                   idempotency_key: str | None = IdemKey):
+    status, body = _svc(request).create(req, p, idempotency_key)
+    return JSONResponse(body, status_code=status)
+
+
+@router.get("/sessions/{sid}", response_model=SessionOut, tags=["sessions"], summary="session state and decision")
+def get_session(sid: str, request: Request, p: Principal = Depends(require("clerk", "reviewer"))):
+    return _svc(request).get(sid)
+
+
+@router.put("/sessions/{sid}/portrait", response_model=SessionOut, tags=["sessions"],
+            summary="attach the ID portrait (chip photo or document photo), multipart field `image`",
+            dependencies=[Depends(require_multipart)])
+def attach_portrait(sid: str, request: Request, image: UploadFile | None = File(None),
+                    p: Principal = Depends(require("clerk"))):
+    data = read_image(image, "image", request.app.state.settings.max_upload_bytes)
+    return _svc(request).attach_portrait(sid, data, p)
+
+
+@router.post("/sessions/{sid}/live", response_model=SessionOut, tags=["sessions"],
+             summary="attach the live capture (one or more `frames`, plus the challenge `nonce`) and decide",
+             dependencies=[Depends(require_multipart)])
+def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = File(None), nonce: str | None = Form(None),
+                p: Principal = Depends(require("clerk")), idempotency_key: str | None = IdemKey):
+    from .problems import ApiError
+
+    settings = request.app.state.settings
+    if not frames:
+        raise ApiError(422, "missing_image", "form field 'frames' with at least one image is required")
+    if len(frames) > settings.max_frames:
+        raise ApiError(413, "too_many_frames", f"at most {settings.max_frames} frames per capture")
+    data = [read_image(f, f"frames[{i}]", settings.max_upload_bytes) for i, f in enumerate(frames)]
+    return _svc(request).attach_live(sid, data, nonce, p, idempotency_key)
+
+
+@router.get("/review", response_model=list[ReviewItem], tags=["review"], summary="sessions awaiting manual review, oldest first")
+def review_queue(request: Request, limit: int = Query(50, ge=1, le=500), p: Principal = Depends(require("reviewer"))):
+    return _svc(request).review_queue(limit)
+
+
+@router.post("/review/{sid}", response_model=SessionOut, tags=["review"], summary="approve or reject a session in review, with a written reason")
+def review_session(sid: str, body: ReviewIn, request: Request, p: Principal = Depends(require("reviewer"))):
+    return _svc(request).review(sid, body.outcome, body.reason, p)

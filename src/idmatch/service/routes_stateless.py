@@ -1,0 +1,45 @@
+"""Stateless checks for integrators: nothing is stored, nothing is audited."""
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+
+from . import metrics, plugins
+from .auth import Principal, require
+from .problems import ApiError
+from .uploads import read_image, require_multipart
+
+router = APIRouter(prefix="/v1", tags=["stateless"], dependencies=[Depends(require_multipart)])
+
+
+@router.post("/verify", summary="1:1 compare an ID portrait with a live capture (`id_image`, `live_image`)")
+def verify(request: Request, id_image: UploadFile | None = File(None), live_image: UploadFile | None = File(None),
+           fmr: float | None = Query(None, gt=0, lt=1), p: Principal = Depends(require("clerk"))):
+    st = request.app.state
+    a = read_image(id_image, "id_image", st.settings.max_upload_bytes)
+    b = read_image(live_image, "live_image", st.settings.max_upload_bytes)
+    res = st.engine.verify(a, b, fmr=fmr or st.sessions.policy().fmr)
+    metrics.observe_timings(res.timings_ms)
+    return res.to_dict()
+
+
+@router.post("/quality", summary="quality assessment of one image (`image`)")
+def quality(request: Request, image: UploadFile | None = File(None), role: Literal["live", "portrait"] = "live",
+            p: Principal = Depends(require("clerk"))):
+    fn = plugins.quality_assessor()
+    if fn is None:
+        raise ApiError(501, "quality_unavailable", "the quality module (idmatch.quality) is not installed in this build")
+    st = request.app.state
+    data = read_image(image, "image", st.settings.max_upload_bytes)
+    return fn(st.engine.analyze(data, role=role), role)
+
+
+@router.post("/liveness", summary="passive liveness score of one image (`image`)")
+def liveness(request: Request, image: UploadFile | None = File(None), p: Principal = Depends(require("clerk"))):
+    st = request.app.state
+    fn = plugins.liveness_scorer(st.engine)
+    if fn is None:
+        raise ApiError(501, "liveness_unavailable", "the liveness module (idmatch.liveness) is not available in this build")
+    data = read_image(image, "image", st.settings.max_upload_bytes)
+    return fn(st.engine.analyze(data, role="live"))

@@ -1,0 +1,130 @@
+"""Request and response models (the OpenAPI schema at /docs comes from these)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ROLE = Literal["clerk", "reviewer", "auditor", "admin"]
+
+
+def iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.isoformat(timespec="seconds") + "Z"
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(..., min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$", examples=["resident_id"])
+    number: str = Field(..., min_length=1, max_length=64, description="never stored in clear: only an HMAC of it is kept")
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text_version: str = Field(..., min_length=1, max_length=64, examples=["consent-2025-01"])
+    given_at: dt.datetime
+    channel: str = Field(..., min_length=1, max_length=32, examples=["store"])
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: DocumentIn
+    consent: ConsentIn
+    liveness_mode: Literal["auto", "passive", "active"] = "auto"
+
+
+class ChallengeOut(BaseModel):
+    nonce: str
+    mode: Literal["passive", "active"]
+    actions: list[Any] = []
+    deadline: str
+
+
+class ReasonOut(BaseModel):
+    stage: str
+    code: str
+    outcome: Literal["pass", "info", "review", "fail"]
+    message: str = ""
+    details: dict[str, Any] = {}
+
+
+class ReviewOut(BaseModel):
+    outcome: str
+    reason: str
+    reviewer_key_id: str | None
+    reviewed_at: str | None
+
+
+class SessionOut(BaseModel):
+    id: str
+    status: str
+    document_type: str
+    created_at: str
+    expires_at: str
+    challenge: ChallengeOut
+    decision: str | None = None
+    reasons: list[ReasonOut] = []
+    decided_at: str | None = None
+    review: ReviewOut | None = None
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["approved", "rejected"]
+    reason: str = Field(..., min_length=5, max_length=2000)
+
+
+class ReviewItem(BaseModel):
+    id: str
+    document_type: str
+    created_at: str
+    decided_at: str | None
+    reasons: list[ReasonOut]
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: ROLE
+    label: str = Field("", max_length=200, description="operator / store / channel the key belongs to")
+
+
+class KeyOut(BaseModel):
+    id: str
+    role: str
+    label: str
+    created_at: str
+    revoked_at: str | None = None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(..., description="the secret: shown once, store it now")
+
+
+class EraseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: DocumentIn | None = None
+    session_id: str | None = None
+
+
+class EraseOut(BaseModel):
+    sessions: int
+    templates: int
+    images: int
+    lines: int
+
+
+class AuditEventOut(BaseModel):
+    seq: int
+    ts: str
+    type: str
+    session_id: str | None
+    actor: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    events: int
+    problems: list[str]

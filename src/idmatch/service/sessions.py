@@ -1,0 +1,287 @@
+"""Registration sessions: create → portrait → live capture → decision, and manual review.
+
+Images are analysed *before* any transaction opens, so a bad upload writes nothing. Every state
+change and its audit event(s) commit in one transaction that first locks the session row.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import secrets
+import time
+import uuid
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as DbSession
+
+from ..store.models import IdempotencyRecord, LineActivation, RegSession, StoredImage, Template, utcnow
+from ..store.store import Store, blob_aad
+from . import metrics, plugins
+from .auth import Principal
+from .decision import DecisionContext, DecisionPolicy, Reason, combine
+from .policy import Policy, effective_policy
+from .problems import ApiError
+from .schemas import SessionCreate, iso
+
+log = logging.getLogger(__name__)
+
+DECIDED = ("approved", "rejected", "review")
+OPEN = ("awaiting_portrait", "awaiting_live")
+
+
+class SessionService:
+    def __init__(self, store: Store, engine, settings):
+        self.store = store
+        self.engine = engine
+        self.settings = settings
+        self.decision_policy = DecisionPolicy.default(store)
+
+    def policy(self) -> Policy:
+        return effective_policy(self.settings, self.store.load_policy_overrides())
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _get(self, db: DbSession, sid: str, *, lock: bool = False) -> RegSession:
+        q = select(RegSession).where(RegSession.id == sid)
+        if lock:
+            q = q.with_for_update()
+        s = db.execute(q).scalar_one_or_none()
+        if s is None:
+            raise ApiError(404, "session_not_found", f"no session {sid}")
+        return s
+
+    @staticmethod
+    def _check_open(s: RegSession, now: dt.datetime) -> None:
+        if s.status == "expired" or (s.status in OPEN and now >= s.expires_at):
+            raise ApiError(410, "session_expired", f"session expired at {iso(s.expires_at)}; start a new one")
+
+    def _encrypt_template(self, sid: str, kind: str, frame: int, template: np.ndarray) -> Template:
+        aad = blob_aad(sid, "template", kind, frame)
+        kid, blob = self.store.crypto.encrypt(np.asarray(template, dtype=np.float32).tobytes(), aad)
+        return Template(session_id=sid, kind=kind, frame=frame, model=self.engine.model_id, key_id=kid, blob=blob)
+
+    def _decrypt_template(self, t: Template) -> np.ndarray:
+        plain = self.store.crypto.decrypt(t.key_id, t.blob, blob_aad(t.session_id, "template", t.kind, t.frame))
+        return np.frombuffer(plain, dtype=np.float32)
+
+    def _encrypt_image(self, sid: str, kind: str, frame: int, data: bytes, policy: Policy) -> StoredImage:
+        aad = blob_aad(sid, "image", kind, frame)
+        kid, blob = self.store.crypto.encrypt(data, aad)
+        return StoredImage(session_id=sid, kind=kind, frame=frame, key_id=kid, blob=blob,
+                           expires_at=utcnow() + dt.timedelta(days=policy.image_retention_days))
+
+    def to_out(self, s: RegSession, now: dt.datetime | None = None) -> dict:
+        now = now or utcnow()
+        status = "expired" if s.status in OPEN and now >= s.expires_at else s.status
+        review = None
+        if s.reviewed_at is not None:
+            review = {"outcome": s.status, "reason": s.review_reason or "", "reviewer_key_id": s.reviewer_key_id,
+                      "reviewed_at": iso(s.reviewed_at)}
+        ch = dict(s.challenge)
+        return {"id": s.id, "status": status, "document_type": s.doc_type, "created_at": iso(s.created_at),
+                "expires_at": iso(s.expires_at),
+                "challenge": {"nonce": ch["nonce"], "mode": ch.get("mode", "passive"), "actions": ch.get("actions", []),
+                              "deadline": ch["deadline"]},
+                "decision": s.decision, "reasons": list(s.reasons or []) if s.decision else [],
+                "decided_at": iso(s.decided_at), "review": review}
+
+    # -- idempotency ------------------------------------------------------------------------------
+    def idem_get(self, p: Principal, key: str | None, digest: str) -> tuple[int, dict] | None:
+        if not key:
+            return None
+        with self.store.session() as db:
+            rec = db.get(IdempotencyRecord, (p.key_id, key))
+            if rec is None:
+                return None
+            if rec.request_digest != digest:
+                raise ApiError(422, "idempotency_key_reused", "this Idempotency-Key was used with a different request")
+            return rec.status_code, json.loads(rec.body)
+
+    @staticmethod
+    def idem_put(db: DbSession, p: Principal, key: str | None, digest: str, status: int, body: dict) -> None:
+        if key:
+            db.add(IdempotencyRecord(api_key_id=p.key_id, key=key, request_digest=digest, status_code=status,
+                                     body=json.dumps(body)))
+
+    # -- create -----------------------------------------------------------------------------------
+    def create(self, req: SessionCreate, p: Principal, idem_key: str | None) -> tuple[int, dict]:
+        digest = self.store.crypto.digest(b"create\x1f" + req.model_dump_json().encode())
+        hit = self.idem_get(p, idem_key, digest)
+        if hit:
+            return hit
+        now = utcnow()
+        given = req.consent.given_at
+        if given.tzinfo is not None:
+            given = given.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        if given > now + dt.timedelta(minutes=5):
+            raise ApiError(422, "consent_in_future", "consent time is in the future")
+        policy = self.policy()
+        factory = plugins.challenge_factory()
+        mode = req.liveness_mode
+        if mode == "active" and factory is None:
+            raise ApiError(422, "active_challenge_unavailable", "no active-challenge generator installed; use liveness_mode passive")
+        challenge: dict = {"mode": "passive", "actions": []}
+        if factory is not None and mode in ("auto", "active"):
+            challenge = {"mode": "active", "actions": [], **dict(factory())}
+        expires = now + dt.timedelta(seconds=policy.session_ttl_s)
+        deadline = min(expires, now + dt.timedelta(seconds=self.settings.challenge_ttl_s))
+        challenge.update(nonce=secrets.token_urlsafe(18), deadline=iso(deadline))
+        sid = str(uuid.uuid4())
+        s = RegSession(id=sid, status="awaiting_portrait", doc_type=req.document.type.lower(),
+                       id_hash=self.store.crypto.id_hash(req.document.type, req.document.number),
+                       consent_version=req.consent.text_version, consent_at=given, consent_channel=req.consent.channel,
+                       challenge=challenge, api_key_id=p.key_id, channel_label=p.label, created_at=now, expires_at=expires)
+        body = self.to_out(s, now)
+        with self.store.session() as db, db.begin():
+            db.add(s)
+            db.flush()
+            self.store.audit(db, "session_created", actor=p.key_id, session_id=sid,
+                             payload={"doc_type": s.doc_type, "channel": p.label, "liveness_mode": challenge["mode"],
+                                      "expires_at": iso(expires)})
+            self.store.audit(db, "consent_recorded", actor=p.key_id, session_id=sid,
+                             payload={"text_version": s.consent_version, "given_at": iso(given), "channel": s.consent_channel})
+            self.idem_put(db, p, idem_key, digest, 201, body)
+        return 201, body
+
+    def get(self, sid: str) -> dict:
+        with self.store.session() as db:
+            return self.to_out(self._get(db, sid))
+
+    # -- portrait ---------------------------------------------------------------------------------
+    def attach_portrait(self, sid: str, data: bytes, p: Principal) -> dict:
+        digest = self.store.crypto.digest(b"portrait\x1f" + data)
+        now = utcnow()
+        with self.store.session() as db:
+            s = self._get(db, sid)
+        if s.status in DECIDED:
+            raise ApiError(409, "session_decided", "the session is decided and can no longer change")
+        self._check_open(s, now)
+        if s.status == "awaiting_live" and s.portrait_digest == digest:
+            return self.to_out(s, now)          # the same upload again: same outcome
+        analysis = self.engine.analyze(data, role="portrait")
+        metrics.observe_timings(analysis.timings_ms)
+        policy = self.policy()
+        ctx = DecisionContext(policy=policy, engine=self.engine, store=self.store, session_id=sid, id_hash=s.id_hash,
+                              doc_type=s.doc_type, portrait=analysis)
+        reasons = self.decision_policy.on_portrait(ctx)
+        with self.store.session() as db, db.begin():
+            s = self._get(db, sid, lock=True)
+            if s.status in DECIDED:
+                raise ApiError(409, "session_decided", "the session is decided and can no longer change")
+            self._check_open(s, utcnow())
+            replaced = s.status == "awaiting_live"
+            db.execute(delete(Template).where(Template.session_id == sid, Template.kind == "portrait"))
+            db.execute(delete(StoredImage).where(StoredImage.session_id == sid, StoredImage.kind == "portrait"))
+            db.add(self._encrypt_template(sid, "portrait", 0, analysis.template))
+            if policy.retain_images:
+                db.add(self._encrypt_image(sid, "portrait", 0, data, policy))
+            s.status, s.portrait_digest, s.reasons = "awaiting_live", digest, [r.to_dict() for r in reasons]
+            self.store.audit(db, "portrait_attached", actor=p.key_id, session_id=sid, payload={
+                "replaced": replaced, "faces_found": analysis.selection.count, "detection_pass": analysis.selection.detection_pass,
+                "image_retained": policy.retain_images, "stage_codes": [r.code for r in reasons]})
+            out = self.to_out(s)
+        return out
+
+    # -- live capture and decision ----------------------------------------------------------------
+    def attach_live(self, sid: str, frames: list[bytes], nonce: str | None, p: Principal, idem_key: str | None) -> dict:
+        h = hashlib.sha256()
+        for f in frames:
+            h.update(hashlib.sha256(f).digest())
+        digest = self.store.crypto.digest(b"live\x1f" + h.digest())
+        idem_digest = hashlib.sha256((digest + sid).encode()).hexdigest()
+        hit = self.idem_get(p, idem_key, idem_digest)
+        if hit:
+            return hit[1]
+        now = utcnow()
+        with self.store.session() as db:
+            s = self._get(db, sid)
+            portrait_row = db.execute(select(Template).where(Template.session_id == sid, Template.kind == "portrait")).scalar_one_or_none()
+        if s.status in DECIDED:
+            if s.live_digest == digest:
+                return self.to_out(s, now)      # replayed call: the same outcome, nothing recomputed
+            raise ApiError(409, "session_decided", "the session is already decided; a decided session is immutable")
+        self._check_open(s, now)
+        if s.status == "awaiting_portrait" or portrait_row is None:
+            raise ApiError(409, "portrait_missing", "attach the ID portrait before the live capture")
+        if not nonce or not secrets.compare_digest(nonce, s.challenge.get("nonce", "")):
+            raise ApiError(422, "challenge_mismatch", "the live capture must carry this session's challenge nonce")
+        if now.isoformat(timespec="seconds") + "Z" > s.challenge["deadline"]:
+            raise ApiError(410, "challenge_expired", "the challenge deadline passed; start a new session")
+        t0 = time.perf_counter()
+        live = [self.engine.analyze(f, role="live") for f in frames]
+        for a in live:
+            metrics.observe_timings(a.timings_ms)
+        policy = self.policy()
+        ctx = DecisionContext(policy=policy, engine=self.engine, store=self.store, session_id=sid, id_hash=s.id_hash,
+                              doc_type=s.doc_type, portrait_template=self._decrypt_template(portrait_row), live=live,
+                              challenge=dict(s.challenge))
+        reasons = [Reason(**r) for r in (s.reasons or [])] + self.decision_policy.on_live(ctx)
+        decision = combine(reasons)
+        match = next((r for r in reasons if r.stage == "match"), None)
+        with self.store.session() as db, db.begin():
+            s = self._get(db, sid, lock=True)
+            if s.status in DECIDED:  # a concurrent identical call won the race
+                if s.live_digest == digest:
+                    return self.to_out(s)
+                raise ApiError(409, "session_decided", "the session is already decided; a decided session is immutable")
+            self._check_open(s, utcnow())
+            for i, (a, data) in enumerate(zip(live, frames)):
+                db.add(self._encrypt_template(sid, "live", i, a.template))
+                if policy.retain_images:
+                    db.add(self._encrypt_image(sid, "live", i, data, policy))
+            s.status = s.decision = decision
+            s.reasons = [r.to_dict() for r in reasons]
+            s.live_digest = digest
+            s.match_score = match.details.get("score") if match else None
+            s.decided_at = utcnow()
+            by_stage: dict[str, list] = {}
+            for r in reasons:
+                by_stage.setdefault(r.stage, []).append({"code": r.code, "outcome": r.outcome, **_audit_details(r)})
+            for stage, items in by_stage.items():
+                self.store.audit(db, "stage_result", actor=p.key_id, session_id=sid, payload={"stage": stage, "results": items})
+            if decision == "approved":
+                db.add(LineActivation(id_hash=s.id_hash, session_id=sid, channel_label=s.channel_label))
+            self.store.audit(db, "decision", actor=p.key_id, session_id=sid, payload={
+                "decision": decision, "frames": len(frames), "codes": [r.code for r in reasons if r.outcome in ("fail", "review")],
+                "policy": {"fmr": policy.fmr, "review_margin": policy.review_margin}})
+            out = self.to_out(s)
+            try:
+                self.idem_put(db, p, idem_key, idem_digest, 200, out)
+                db.flush()
+            except IntegrityError:
+                raise ApiError(409, "idempotency_conflict", "a concurrent request used the same Idempotency-Key")
+        metrics.DECISIONS.labels(decision, "policy").inc()
+        log.info("session %s decided %s in %.0f ms", sid, decision, (time.perf_counter() - t0) * 1e3)
+        return out
+
+    # -- review -----------------------------------------------------------------------------------
+    def review_queue(self, limit: int) -> list[dict]:
+        with self.store.session() as db:
+            rows = db.execute(select(RegSession).where(RegSession.status == "review")
+                              .order_by(RegSession.decided_at).limit(limit)).scalars().all()
+            return [{"id": s.id, "document_type": s.doc_type, "created_at": iso(s.created_at),
+                     "decided_at": iso(s.decided_at), "reasons": list(s.reasons or [])} for s in rows]
+
+    def review(self, sid: str, outcome: str, reason: str, p: Principal) -> dict:
+        with self.store.session() as db, db.begin():
+            s = self._get(db, sid, lock=True)
+            if s.status != "review":
+                raise ApiError(409, "not_in_review", f"session is {s.status}, not awaiting review")
+            s.status, s.reviewed_at, s.reviewer_key_id, s.review_reason = outcome, utcnow(), p.key_id, reason
+            if outcome == "approved":
+                db.add(LineActivation(id_hash=s.id_hash, session_id=sid, channel_label=s.channel_label))
+            # The free-text reason stays in the session row; the chain binds it by a keyed digest only.
+            self.store.audit(db, "review_decided", actor=p.key_id, session_id=sid,
+                             payload={"outcome": outcome, "reason_digest": self.store.crypto.digest(reason.encode())})
+            out = self.to_out(s)
+        metrics.DECISIONS.labels(outcome, "review").inc()
+        return out
+
+
+def _audit_details(r: Reason) -> dict:
+    """Scores, thresholds, counts — numbers and short codes only, never templates or images."""
+    keep = ("score", "threshold", "fmr", "calibration", "model", "active_lines", "limit", "frames", "codes", "role", "frame", "hits")
+    return {k: v for k, v in r.details.items() if k in keep}

@@ -1,0 +1,82 @@
+"""Service settings: ``IDMATCH_*`` environment variables, or a TOML file named by ``IDMATCH_CONFIG``.
+
+Precedence: explicit arguments > environment > config file > defaults. The data directory
+holds the SQLite database (unless ``IDMATCH_DATABASE_URL`` points elsewhere) and ``keys.json``
+with the generated secrets (see :mod:`idmatch.store.keys`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "idmatch"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IDMATCH_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="SQLite database, keys.json, metrics scratch")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/idmatch.db")
+    keys_file: Path | None = Field(None, description="secret keys file; default <data_dir>/keys.json")
+
+    # server
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    # sessions and decisions (defaults; the admin can change the live policy through the API)
+    session_ttl_s: int = 900
+    challenge_ttl_s: int = 600
+    fmr: float = 1e-4
+    review_margin: float = 0.05          # scores within this below the threshold go to review
+    liveness_threshold: float = 0.5
+    require_liveness: bool = False       # reject/review when no liveness result is available
+    max_lines_per_identity: int = 5      # lines already active for one ID before review
+    retain_images: bool = False          # keep raw images (encrypted) for disputes
+    image_retention_days: int = 30
+
+    # access and limits
+    rate_limit_per_minute: int = 600     # per API key, per worker process
+    max_upload_bytes: int = 15 * 1024 * 1024
+    max_request_bytes: int = 64 * 1024 * 1024
+    max_frames: int = 8
+    max_pixels: int = 40_000_000
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return Path(v).expanduser()
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[Any] = [init_settings, env_settings]
+        cfg = os.environ.get("IDMATCH_CONFIG")
+        if cfg:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(cfg)))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://"):  # plain libpq URL → psycopg 3 driver
+                url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            return url
+        return f"sqlite:///{self.data_dir / 'idmatch.db'}"
+
+    @property
+    def effective_keys_file(self) -> Path:
+        return self.keys_file or (self.data_dir / "keys.json")
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self.data_dir
