@@ -49,7 +49,11 @@ def test_no_face_gives_no_face_error(shared_data, engine, path):
 def test_several_faces_are_reported_and_the_largest_chosen(shared_data, engine):
     a = engine.analyze(shared_data / "quality/face_recognition/two_people.jpg")
     assert a.selection.count >= 2
-    assert a.face.area == max(f.area for f in a.selection.faces) or a.selection.count > 2
+    largest = max(f.area for f in a.selection.faces)
+    assert a.face.area >= 0.6 * largest  # among faces of similar size, the most central is taken
+    h, w = a.image.shape[:2]
+    dist = lambda f: (f.center[0] - w / 2) ** 2 + (f.center[1] - h / 2) ** 2  # noqa: E731
+    assert dist(a.face) == min(dist(f) for f in a.selection.faces if f.area >= 0.6 * largest)
 
 
 def test_chip_photo_size_still_matches(shared_data, engine):

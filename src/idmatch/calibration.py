@@ -87,15 +87,21 @@ def build_calibration(populations: list[PopulationScores], model: str, name: str
                       fmrs: list[float] | None = None, required_fmr: float | None = None) -> Calibration:
     """Per-population tables, combined by taking the strictest threshold at each FMR.
 
-    A point is shipped only if *every* population with enough impostor comparisons supports it,
-    and at least one population does; ``required_fmr`` must be supported or this refuses.
+    A point is shipped where at least one population has ``10/FMR`` impostor comparisons; its
+    threshold is the highest that any population needs to hold the FMR empirically (a small
+    population that can resolve the rate at all -- ``n * FMR >= 1`` -- still raises it).
+    ``required_fmr`` must be supported or this refuses.
     """
     fmrs = fmrs or sorted({10 ** (-k / 4) for k in range(4, 29)} | set(OPERATING_FMRS), reverse=True)
+    # every point a population can resolve at all (n_impostor * fmr >= 1) counts as evidence for
+    # strictness; a point is *shipped* only where some population has 10/FMR comparisons behind it
     per_pop: dict[str, dict[float, OperatingPoint]] = {}
+    supported: set[float] = set()
     for pop in populations:
         pts = table_from_scores(pop.impostor, pop.genuine, fmrs)
-        per_pop[pop.name] = {p.fmr: p for p in pts if len(pop.impostor) >= min_impostors_for(p.fmr)}
-    if required_fmr is not None and not any(required_fmr in d for d in per_pop.values()):
+        per_pop[pop.name] = {p.fmr: p for p in pts}
+        supported |= {p.fmr for p in pts if len(pop.impostor) >= min_impostors_for(p.fmr)}
+    if required_fmr is not None and required_fmr not in supported:
         have = max(len(p.impostor) for p in populations)
         raise CalibrationError(
             f"too few impostor comparisons to calibrate FMR {required_fmr:g}: need at least "
@@ -106,9 +112,9 @@ def build_calibration(populations: list[PopulationScores], model: str, name: str
         )
     points = []
     for fmr in fmrs:
-        have = [d[fmr] for d in per_pop.values() if fmr in d]
-        if not have:
+        if fmr not in supported:
             continue
+        have = [d[fmr] for d in per_pop.values() if fmr in d]
         strict = max(have, key=lambda p: p.threshold)
         points.append(OperatingPoint(fmr=fmr, threshold=strict.threshold, fnmr=None))
     # enforce monotonic thresholds (stricter FMR can never have a lower threshold)

@@ -65,9 +65,11 @@ def _pad(img: np.ndarray, ratio: float) -> tuple[np.ndarray, int, int]:
 
 
 def _inside(face: DetectedFace, w: int, h: int) -> bool:
-    """At least the eyes and nose of a padded-canvas detection must lie on the real image."""
-    pts = face.landmarks[:3]
-    return bool(np.all(pts[:, 0] >= 0) and np.all(pts[:, 0] < w) and np.all(pts[:, 1] >= 0) and np.all(pts[:, 1] < h))
+    """A padded-canvas detection must have its nose and at least one eye on the real image
+    (a face cut by the frame is kept; a "face" found in the grey padding is not)."""
+    pts = face.landmarks
+    on = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
+    return bool(on[2] and (on[0] or on[1]))
 
 
 def find_faces(img_bgr: np.ndarray, detector: Detector | None = None, cfg: DetectionConfig = DetectionConfig()

@@ -149,8 +149,9 @@ def table_from_scores(impostor: np.ndarray, genuine: np.ndarray | None, fmrs: li
         k = int(math.floor(fmr * n))  # number of impostors allowed at/above threshold
         if k < 1:
             continue
-        # threshold just above the (k+1)-th highest impostor score
-        thr = float(np.nextafter(imp[k], np.inf)) if k < n else float(imp[-1])
+        # threshold just above the (k+1)-th highest impostor score, in float32 (scores are float32
+        # dot products; a float64 step would round back onto that score and admit it)
+        thr = float(np.nextafter(np.float32(imp[k]), np.float32(np.inf))) if k < n else float(imp[-1])
         fnmr = None if gen is None else float(np.searchsorted(gen, thr, side="left") / len(gen))
         pts.append(OperatingPoint(fmr=float(fmr), threshold=thr, fnmr=fnmr))
     return pts
