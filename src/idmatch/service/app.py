@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None) -> 
     app.include_router(sessions_router)
     app.include_router(stateless_router)
     app.include_router(admin_router)
+    from ..web import mount_web  # the static pages (issue 8): /web/, / → /web/, POST /v1/frame-check
+    mount_web(app)
 
     @app.get("/healthz", tags=["ops"], summary="the process is up")
     def healthz():

@@ -1,0 +1,392 @@
+// Store terminal: sign in → applicant + consent → ID portrait → live capture (guidance, challenge) → decision.
+
+import { t, has, applyI18n, setupLangToggle } from "./i18n.js";
+import { Api, ApiFailure, $, busy, showError, clearError, setupLogin, newIdempotencyKey, shortId } from "./api.js";
+import { CameraError, startCamera, stopCamera, grabFrame, sleep } from "./camera.js";
+import { renderReasons } from "./reasons.js";
+
+const CONSENT_VERSION = "idmatch-web-consent-1";
+const GUIDANCE_EVERY_MS = 1000;     // one frame a second to the stateless quality endpoint
+const STEP_POLL_MS = 350;           // during a challenge step, how often a frame's pose is checked
+const STEP_TIMEOUT_MS = 6000;       // per step, twice (a reminder in between), then submit what we have
+const TIMED_STEP_MS = 1800;         // without the pose endpoint: wait this long after each prompt
+// movement thresholds relative to the frontal start pose (the server decides; these only pace the prompts)
+const TURN_DEG = 15, NOD_DEG = 8, CLOSER_RATIO = 1.15;
+
+const api = new Api("clerk");
+const state = {
+  session: null,          // SessionOut from the server
+  createIdem: null,       // Idempotency-Key of the pending "create session" request
+  portraitBlob: null,
+  live: null,             // {frames: Blob[], idem} waiting to be (re)submitted
+  guidanceTimer: null,
+  guidanceBusy: false,
+  running: false,         // a challenge is in progress
+  poseEndpoint: true,     // false once /v1/frame-check answered 404 (older server)
+};
+
+// ---- step navigation ---------------------------------------------------------------------------
+
+function goto(step) {
+  for (const s of ["applicant", "portrait", "live", "result"]) {
+    $(`#step-${s}`).hidden = s !== step;
+    const li = $(`#steps li[data-step="${s}"]`);
+    if (s === step) li.setAttribute("aria-current", "step");
+    else li.removeAttribute("aria-current");
+  }
+  document.body.dataset.step = step;
+  if (step !== "live") stopLive();
+  if (step !== "portrait") stopCamera($("#doc-video"));
+  $(`#step-${step} h2`).focus();
+}
+
+function reset() {
+  state.session = null;
+  state.createIdem = null;
+  state.portraitBlob = null;
+  state.live = null;
+  $("#applicant-form").reset();
+  $("#portrait-file").value = "";
+  $("#portrait-img").hidden = true;
+  $("#portrait-img").removeAttribute("src");
+  $("#doc-camera").hidden = true;
+  clearError();
+  goto("applicant");
+}
+
+// ---- errors that mean "start over" ----------------------------------------------------------
+
+function handleFailure(e, retry) {
+  if (e instanceof ApiFailure && e.kind === "unauthorized") {
+    showError(e, () => { api.setKey(""); location.reload(); });
+    return;
+  }
+  if (e instanceof ApiFailure && ["session_expired", "challenge_expired", "session_not_found"].includes(e.code)) {
+    showError(e, reset);
+    return;
+  }
+  showError(e, retry);
+}
+
+// ---- 1. applicant and consent --------------------------------------------------------------
+
+async function submitApplicant(ev) {
+  ev && ev.preventDefault();
+  clearError();
+  const number = $("#doc-number").value.trim();
+  if (!number) { showError("docnumber.required"); $("#doc-number").focus(); return; }
+  if (!$("#consent").checked) { showError("consent.required"); $("#consent").focus(); return; }
+  const body = {
+    document: { type: $("#doc-type").value, number },
+    consent: { text_version: `${CONSENT_VERSION}.${document.documentElement.lang}`, given_at: new Date().toISOString(), channel: "store" },
+  };
+  // one key per registration attempt: a retry after a timeout gets the same session back
+  if (!state.createIdem) state.createIdem = { key: newIdempotencyKey(), body };
+  try {
+    state.session = await busy($("#applicant-next"), () =>
+      api.post("/v1/sessions", state.createIdem.body, { idem: state.createIdem.key }));
+    goto("portrait");
+  } catch (e) {
+    handleFailure(e, () => submitApplicant());
+  }
+}
+
+// ---- 2. ID portrait ----------------------------------------------------------------------------
+
+function setPortrait(blob) {
+  state.portraitBlob = blob;
+  const img = $("#portrait-img");
+  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(blob);
+  img.alt = t("portrait.preview");
+  img.hidden = false;
+}
+
+async function openDocCamera() {
+  clearError();
+  $("#doc-camera").hidden = false;
+  try {
+    await busy($("#portrait-camera"), () => startCamera($("#doc-video"), "environment"));
+    $("#portrait-snap").focus();
+  } catch (e) {
+    $("#doc-camera").hidden = true;
+    showError(e instanceof CameraError ? e.i18nKey : e, openDocCamera);
+  }
+}
+
+async function snapDocument() {
+  const blob = await grabFrame($("#doc-video"), { maxSide: 1920, quality: 0.95 });
+  if (blob) setPortrait(blob);
+  stopCamera($("#doc-video"));
+  $("#doc-camera").hidden = true;
+  $("#portrait-send").focus();
+}
+
+async function sendPortrait() {
+  clearError();
+  if (!state.portraitBlob) { showError("portrait.none"); $("#portrait-file").focus(); return; }
+  const fd = new FormData();
+  fd.append("image", state.portraitBlob, state.portraitBlob.name || "portrait.jpg");
+  try {
+    // PUT is idempotent on the server (the same image again returns the same state)
+    state.session = await busy([$("#portrait-send"), $("#portrait-camera")], () =>
+      api.put(`/v1/sessions/${state.session.id}/portrait`, fd));
+    goto("live");
+    startLive();
+  } catch (e) {
+    handleFailure(e, () => sendPortrait());
+  }
+}
+
+// ---- 3. live capture -----------------------------------------------------------------------------
+
+const video = () => $("#live-video");
+
+function setPrompt(text) { $("#prompt").textContent = text; }
+function setGuidance(text, kind = "") {
+  const g = $("#guidance");
+  if (g.textContent !== text) g.textContent = text;
+  g.dataset.kind = kind;
+}
+function setProgress(done, total, label) {
+  const p = $("#progress");
+  p.hidden = total === 0;
+  p.max = Math.max(1, total);
+  p.value = done;
+  $("#progress-label").textContent = label || "";
+}
+
+async function startLive() {
+  clearError();
+  setPrompt("");
+  setProgress(0, 0, "");
+  $("#live-begin").disabled = true;
+  try {
+    await busy($("#live-camera"), () => startCamera(video(), "user"));
+  } catch (e) {
+    $("#live-camera").hidden = false;
+    showError(e instanceof CameraError ? e.i18nKey : e, startLive);
+    return;
+  }
+  $("#live-camera").hidden = true;
+  $("#live-begin").disabled = false;
+  setGuidance(t("live.guidance.wait"));
+  startGuidance();
+  $("#live-begin").focus();
+}
+
+function stopLive() {
+  stopGuidance();
+  state.running = false;
+  stopCamera(video());
+  $("#live-camera").hidden = false;
+}
+
+function startGuidance() {
+  stopGuidance();
+  state.guidanceTimer = setInterval(guidanceTick, GUIDANCE_EVERY_MS);
+}
+
+function stopGuidance() {
+  if (state.guidanceTimer) clearInterval(state.guidanceTimer);
+  state.guidanceTimer = null;
+}
+
+/** One frame to the stateless quality endpoint; show what to fix, in the applicant's language. */
+async function guidanceTick() {
+  if (state.guidanceBusy || state.running) return;
+  state.guidanceBusy = true;
+  try {
+    const blob = await grabFrame(video(), { maxSide: 640, quality: 0.85 });
+    if (!blob) return;
+    const fd = new FormData();
+    fd.append("image", blob, "frame.jpg");
+    const q = await api.post("/v1/quality?role=live", fd, { timeoutMs: 8000 });
+    if (state.running) return;
+    const codes = (q && q.codes) || [];
+    if (!codes.length && q && q.passed !== false) setGuidance(t("live.guidance.ok"), "ok");
+    else {
+      const c = codes[0] || "no_face";
+      setGuidance(has(`q.${c}`) ? t(`q.${c}`) : ((q.feedback && q.feedback[0] && q.feedback[0].message) || c), c);
+    }
+  } catch (e) {
+    if (state.running) return;
+    if (e instanceof ApiFailure && e.code === "no_face") setGuidance(t("q.no_face"), "no_face");
+    else if (e instanceof ApiFailure && e.code === "multiple_faces") setGuidance(t("q.multiple_faces"), "multiple_faces");
+    else if (e instanceof ApiFailure && (e.status === 501 || e.status === 404)) stopGuidance();  // no quality module: no guidance
+    else if (e instanceof ApiFailure && (e.kind === "timeout" || e.kind === "offline")) setGuidance(t("live.slow"), "slow");
+  } finally {
+    state.guidanceBusy = false;
+  }
+}
+
+/** Head pose of the current frame from the server, or null (no face / endpoint missing). */
+async function framePose() {
+  const blob = await grabFrame(video(), { maxSide: 1280, quality: 0.92 });
+  if (!blob) return { blob: null, pose: null };
+  if (!state.poseEndpoint) return { blob, pose: null };
+  const fd = new FormData();
+  fd.append("image", blob, "frame.jpg");
+  try {
+    const r = await api.post("/v1/frame-check", fd, { timeoutMs: 8000 });
+    return { blob, pose: r && r.pose ? r.pose : null, quality: r && r.quality };
+  } catch (e) {
+    if (e instanceof ApiFailure && (e.status === 404 || e.status === 405)) state.poseEndpoint = false;
+    if (e instanceof ApiFailure && (e.kind === "unauthorized" || e.kind === "server")) throw e;
+    return { blob, pose: null };
+  }
+}
+
+function actionName(a) { return typeof a === "string" ? a : (a && (a.action || a.type || a.name)) || String(a); }
+
+function movementMet(action, pose, base) {
+  if (!pose || !base) return false;
+  const dyaw = pose.yaw - base.yaw, dpitch = pose.pitch - base.pitch;
+  switch (action) {
+    case "turn_left": return dyaw >= TURN_DEG;      // yaw > 0: the subject's left (unmirrored frame)
+    case "turn_right": return dyaw <= -TURN_DEG;
+    case "look_up": return dpitch >= NOD_DEG;
+    case "look_down": return dpitch <= -NOD_DEG;
+    case "move_closer": return pose.size >= base.size * CLOSER_RATIO;
+    default: return false;
+  }
+}
+
+function frontal(pose) { return pose && Math.abs(pose.yaw) < 12 && Math.abs(pose.pitch) < 20; }
+
+/** Wait until ``test(pose)`` holds (polling frames), or ``ms`` pass. Returns the matching frame. */
+async function waitFor(test, ms) {
+  const until = performance.now() + ms;
+  let last = null;
+  while (performance.now() < until && state.running) {
+    const t0 = performance.now();
+    const r = await framePose();
+    if (r.blob) last = r;
+    if (r.pose && test(r.pose)) return { ...r, met: true };
+    if (!state.poseEndpoint) break;
+    await sleep(Math.max(0, STEP_POLL_MS - (performance.now() - t0)));
+  }
+  return { ...(last || { blob: null, pose: null }), met: false };
+}
+
+async function runChallenge() {
+  if (state.running) return;
+  clearError();
+  if (state.live) { submitLive(); return; }   // a capture is waiting for a retry: send it again, unchanged
+  state.running = true;
+  stopGuidance();
+  $("#live-begin").disabled = true;
+  const ch = (state.session && state.session.challenge) || { mode: "passive", actions: [] };
+  const actions = (ch.mode === "active" ? ch.actions || [] : []).map(actionName);
+  const total = actions.length + 1;
+  const frames = [];
+  try {
+    // start: a frontal frame, also the reference pose for the movements
+    setPrompt(t("action.center"));
+    setProgress(0, total, t("live.step", { n: 1, total }));
+    const start = await waitFor(frontal, STEP_TIMEOUT_MS);
+    if (!start.blob) throw new CameraError("no_camera");
+    frames.push(start.blob);
+    const base = start.pose;
+    if (!actions.length) {            // passive: two more frames a moment apart
+      for (let i = 0; i < 2; i++) { await sleep(400); const b = await grabFrame(video()); if (b) frames.push(b); }
+    }
+    let missed = false;
+    for (let i = 0; i < actions.length && state.running; i++) {
+      const a = actions[i];
+      setPrompt(has(`action.${a}`) ? t(`action.${a}`) : a);
+      setProgress(i + 1, total, t("live.step", { n: i + 2, total }));
+      if (!state.poseEndpoint || !base) {
+        await sleep(TIMED_STEP_MS);
+        const b = await grabFrame(video());
+        if (b) frames.push(b);
+        continue;
+      }
+      let r = await waitFor((p) => movementMet(a, p, base), STEP_TIMEOUT_MS);
+      if (!r.met) {
+        setGuidance(t("live.notseen"), "notseen");
+        r = await waitFor((p) => movementMet(a, p, base), STEP_TIMEOUT_MS);
+      }
+      if (r.blob) frames.push(r.blob);
+      if (!r.met) { missed = true; break; }      // the server decides; no point in more prompts
+      setGuidance("");
+    }
+    if (actions.length && !missed && state.running) {   // end frontal again: the best frame to match
+      setPrompt(t("live.hold"));
+      const end = await waitFor(frontal, STEP_TIMEOUT_MS);
+      if (end.blob) frames.push(end.blob);
+    }
+    if (!state.running) return;
+    setProgress(total, total, t("live.capturing"));
+    state.live = { frames: frames.slice(0, 8), idem: newIdempotencyKey() };
+  } catch (e) {
+    state.running = false;
+    $("#live-begin").disabled = false;
+    setPrompt("");
+    handleFailure(e instanceof CameraError ? e.i18nKey : e, runChallenge);
+    return;
+  }
+  state.running = false;
+  await submitLive();
+}
+
+async function submitLive() {
+  const pending = state.live;
+  const fd = new FormData();
+  pending.frames.forEach((b, i) => fd.append("frames", b, `frame${i}.jpg`));
+  fd.append("nonce", state.session.challenge.nonce);
+  setPrompt("");
+  setGuidance(t("live.sending"), "sending");
+  try {
+    // the same Idempotency-Key on every retry of this capture: the server decides once
+    state.session = await busy($("#live-begin"), () =>
+      api.post(`/v1/sessions/${state.session.id}/live`, fd, { idem: pending.idem }));
+    state.live = null;
+    showResult();
+  } catch (e) {
+    setGuidance("");
+    handleFailure(e, submitLive);
+  }
+}
+
+// ---- 4. decision -------------------------------------------------------------------------------
+
+function showResult() {
+  const s = state.session;
+  const status = s.status;
+  const box = $("#decision");
+  box.className = `decision decision-${status}`;
+  box.dataset.status = status;
+  box.textContent = has(`result.${status}`) ? t(`result.${status}`) : status;
+  $("#decision-help").textContent = has(`result.${status}.help`) ? t(`result.${status}.help`) : "";
+  const reasons = s.reasons || [];
+  const notable = reasons.filter((r) => r.outcome === "fail" || r.outcome === "review");
+  const holder = $("#reasons");
+  holder.replaceChildren(renderReasons(reasons, { onlyNotable: status !== "approved" && notable.length > 0 }));
+  if (!holder.querySelector("li")) holder.textContent = t("result.noreasons");
+  $("#session-ref").textContent = shortId(s.id);
+  $("#session-ref").title = s.id;
+  goto("result");
+}
+
+// ---- wiring --------------------------------------------------------------------------------------
+
+function init() {
+  applyI18n();
+  setupLangToggle($("#lang"), () => { if (state.session && state.session.decision) showResult(); });
+  api.onSlow = (slow) => { $("#slow").hidden = !slow; };
+  $("#applicant-form").addEventListener("submit", submitApplicant);
+  $("#portrait-file").addEventListener("change", (ev) => {
+    const f = ev.target.files && ev.target.files[0];
+    if (f) setPortrait(f);
+  });
+  $("#portrait-camera").addEventListener("click", openDocCamera);
+  $("#portrait-snap").addEventListener("click", snapDocument);
+  $("#portrait-send").addEventListener("click", sendPortrait);
+  $("#live-camera").addEventListener("click", startLive);
+  $("#live-begin").addEventListener("click", runChallenge);
+  $("#restart").addEventListener("click", reset);
+  setupLogin(api, () => goto("applicant"));
+}
+
+init();

@@ -1,0 +1,159 @@
+"""Browser tests: Debian Chromium driven by Playwright, against a real ``uvicorn`` server.
+
+The server runs on 127.0.0.1 with a fresh temporary data directory (SQLite) and API keys made
+before it starts. Chromium gets a fake camera fed from a .y4m made at test time from a real face
+video in ``../shared/data/video``. Screenshots of every page state go to ``reports/screenshots/``.
+Skips with a clear message when chromium or playwright is missing (``make install-dev`` installs both).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "reports" / "screenshots"
+
+# The challenge the test server issues is seeded (test-only setting; production draws from the OS CSPRNG).
+CHALLENGE_SEED = os.environ.get("IDMATCH_E2E_CHALLENGE_SEED", "7")
+
+CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = os.environ.get("IDMATCH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip("Debian chromium not installed (apt-get install -y chromium; `make install-dev` does it): browser tests skipped")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright for Python not installed (pip install -e '.[dev]'): browser tests skipped")
+    return path
+
+
+@pytest.fixture(scope="session")
+def playwright_instance(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    keys: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    log: Path | None = None
+
+    def log_tail(self, n: int = 60) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory, chromium_path) -> LiveServer:
+    from idmatch.settings import Settings
+    from idmatch.store.store import Store
+
+    data_dir = tmp_path_factory.mktemp("idmatch-e2e-data")
+    settings = Settings(data_dir=data_dir)
+    store = Store(settings)
+    keys = {role: store.create_key(role, f"e2e {role}").secret for role in ("admin", "clerk", "reviewer", "auditor")}
+    store.close()
+
+    port = _free_port()
+    env = {**os.environ, "IDMATCH_DATA_DIR": str(data_dir), "IDMATCH_CHALLENGE_SEED": CHALLENGE_SEED,
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("IDMATCH_DATABASE_URL", None)
+    env.pop("IDMATCH_CONFIG", None)
+    log = data_dir / "server.log"
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "idmatch.service.app:app_from_env", "--factory",
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                            env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=str(data_dir))
+    srv = LiveServer(f"http://127.0.0.1:{port}", data_dir, keys, proc, log)
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"the idmatch server exited with {proc.returncode}:\n{srv.log_tail()}")
+        try:
+            with urllib.request.urlopen(srv.url + "/healthz", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the idmatch server did not start in 90 s:\n{srv.log_tail()}")
+        time.sleep(0.3)
+    yield srv
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def launch(playwright_instance, chromium_path):
+    """``launch(video=None)`` → a Chromium browser whose fake camera plays ``video`` (.y4m) in a loop."""
+    browsers = []
+
+    def _launch(video: Path | None = None, camera: bool = True):
+        args = list(CHROMIUM_ARGS)
+        if camera:
+            args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+            if video is not None:
+                args.append(f"--use-file-for-fake-video-capture={video}")
+        b = playwright_instance.chromium.launch(executable_path=chromium_path, args=args)
+        browsers.append(b)
+        return b
+
+    yield _launch
+    for b in browsers:
+        try:
+            b.close()
+        except Exception:
+            pass
+
+
+TABLET = {"width": 1024, "height": 768}
+
+
+def new_page(browser, *, lang: str = "en", permissions: list[str] | None = None):
+    ctx = browser.new_context(viewport=TABLET, locale=lang)
+    page = ctx.new_page()
+    page.add_init_script(f"localStorage.setItem('idmatch.lang', '{lang}')")
+    page.set_default_timeout(20_000)
+    return page
