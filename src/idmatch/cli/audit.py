@@ -13,11 +13,30 @@ def register(sub) -> None:
     v = a.add_parser("verify", help="verify the hash chain: detects edited, deleted or reordered events")
     add_store_args(v)
     v.add_argument("--json", action="store_true")
+    v.add_argument("--anchor", help="file holding the head (seq and hash) seen by the last verify: checks that event "
+                                    "is unchanged (catches a truncated tail with a rewritten head), then records the new head")
     v.set_defaults(func=verify)
 
 
 def verify(args) -> int:
-    rep = open_store(args).verify_audit()
+    from pathlib import Path
+
+    from ..store.models import AuditEvent, AuditHead
+
+    store = open_store(args)
+    rep = store.verify_audit()
+    if args.anchor:
+        anchor = Path(args.anchor)
+        with store.session() as db:
+            if anchor.exists():
+                seq, h = anchor.read_text().split()
+                ev = db.get(AuditEvent, int(seq))
+                if ev is None or ev.hash != h:
+                    rep.ok = False
+                    rep.problems.append(f"anchored event {seq} is missing or changed since the last verify")
+            head = db.get(AuditHead, 1)
+            if rep.ok and head is not None:
+                anchor.write_text(f"{head.seq} {head.hash}\n")
     if args.json:
         print(json.dumps(rep.to_dict(), indent=1))
     elif rep.ok:

@@ -172,11 +172,23 @@ class DecisionPolicy:
     def on_portrait(self, ctx: DecisionContext) -> list[Reason]:
         out: list[Reason] = []
         for st in self.stages:
-            out.extend(st.on_portrait(ctx))
+            out.extend(_advisory(st.on_portrait(ctx), st.name, ctx.policy))
         return out
 
     def on_live(self, ctx: DecisionContext) -> list[Reason]:
         out: list[Reason] = []
         for st in self.stages:
-            out.extend(st.on_live(ctx))
+            out.extend(_advisory(st.on_live(ctx), st.name, ctx.policy))
         return out
+
+
+def _advisory(reasons: list[Reason], stage: str, policy: Policy) -> list[Reason]:
+    """Stages listed in ``policy.advisory_stages`` are recorded but cannot change the decision."""
+    if stage not in policy.advisory_stages:
+        return reasons
+    for r in reasons:
+        if r.outcome in ("review", "fail"):
+            r.details["advisory"] = True
+            r.details["would_be"] = r.outcome
+            r.outcome = "info"
+    return reasons

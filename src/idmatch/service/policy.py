@@ -17,6 +17,8 @@ class Policy(BaseModel):
     retain_images: bool = Field(False, description="keep raw uploads, encrypted, for dispute handling")
     image_retention_days: int = Field(30, ge=1, le=3650)
     session_ttl_s: int = Field(900, ge=30, le=7 * 86400)
+    advisory_stages: list[str] = Field(default_factory=list,
+                                       description="stages whose review/fail results are recorded as info only (e.g. during a pilot)")
 
     @classmethod
     def defaults(cls, s: Settings) -> "Policy":
@@ -36,6 +38,7 @@ class PolicyUpdate(BaseModel):
     retain_images: bool | None = None
     image_retention_days: int | None = Field(None, ge=1, le=3650)
     session_ttl_s: int | None = Field(None, ge=30, le=7 * 86400)
+    advisory_stages: list[str] | None = None
 
 
 def effective_policy(settings: Settings, overrides: dict) -> Policy:

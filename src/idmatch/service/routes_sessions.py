@@ -31,21 +31,21 @@ def get_session(sid: str, request: Request, p: Principal = Depends(require("cler
 
 
 @router.put("/sessions/{sid}/portrait", response_model=SessionOut, tags=["sessions"],
-            summary="attach the ID portrait (chip photo or document photo), multipart field `image`",
-            dependencies=[Depends(require_multipart)])
+            summary="attach the ID portrait (chip photo or document photo), multipart field `image`")
 def attach_portrait(sid: str, request: Request, image: UploadFile | None = File(None),
                     p: Principal = Depends(require("clerk"))):
+    require_multipart(request)  # after auth: callers without a key learn nothing about the endpoint
     data = read_image(image, "image", request.app.state.settings.max_upload_bytes)
     return _svc(request).attach_portrait(sid, data, p)
 
 
 @router.post("/sessions/{sid}/live", response_model=SessionOut, tags=["sessions"],
-             summary="attach the live capture (one or more `frames`, plus the challenge `nonce`) and decide",
-             dependencies=[Depends(require_multipart)])
+             summary="attach the live capture (one or more `frames`, plus the challenge `nonce`) and decide")
 def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = File(None), nonce: str | None = Form(None),
                 p: Principal = Depends(require("clerk")), idempotency_key: str | None = IdemKey):
     from .problems import ApiError
 
+    require_multipart(request)
     settings = request.app.state.settings
     if not frames:
         raise ApiError(422, "missing_image", "form field 'frames' with at least one image is required")

@@ -10,12 +10,13 @@ from .auth import Principal, require
 from .problems import ApiError
 from .uploads import read_image, require_multipart
 
-router = APIRouter(prefix="/v1", tags=["stateless"], dependencies=[Depends(require_multipart)])
+router = APIRouter(prefix="/v1", tags=["stateless"])
 
 
 @router.post("/verify", summary="1:1 compare an ID portrait with a live capture (`id_image`, `live_image`)")
 def verify(request: Request, id_image: UploadFile | None = File(None), live_image: UploadFile | None = File(None),
            fmr: float | None = Query(None, gt=0, lt=1), p: Principal = Depends(require("clerk"))):
+    require_multipart(request)
     st = request.app.state
     a = read_image(id_image, "id_image", st.settings.max_upload_bytes)
     b = read_image(live_image, "live_image", st.settings.max_upload_bytes)
@@ -30,6 +31,7 @@ def quality(request: Request, image: UploadFile | None = File(None), role: Liter
     fn = plugins.quality_assessor()
     if fn is None:
         raise ApiError(501, "quality_unavailable", "the quality module (idmatch.quality) is not installed in this build")
+    require_multipart(request)
     st = request.app.state
     data = read_image(image, "image", st.settings.max_upload_bytes)
     return fn(st.engine.analyze(data, role=role), role)
@@ -41,5 +43,6 @@ def liveness(request: Request, image: UploadFile | None = File(None), p: Princip
     fn = plugins.liveness_scorer(st.engine)
     if fn is None:
         raise ApiError(501, "liveness_unavailable", "the liveness module (idmatch.liveness) is not available in this build")
+    require_multipart(request)
     data = read_image(image, "image", st.settings.max_upload_bytes)
     return fn(st.engine.analyze(data, role="live"))

@@ -245,7 +245,7 @@ class SessionService:
             if decision == "approved":
                 db.add(LineActivation(id_hash=s.id_hash, session_id=sid, channel_label=s.channel_label))
             self.store.audit(db, "decision", actor=p.key_id, session_id=sid, payload={
-                "decision": decision, "frames": len(frames), "codes": [r.code for r in reasons if r.outcome in ("fail", "review")],
+                "decision": decision, "frame_count": len(frames), "codes": [r.code for r in reasons if r.outcome in ("fail", "review")],
                 "policy": {"fmr": policy.fmr, "review_margin": policy.review_margin}})
             out = self.to_out(s)
             try:

@@ -1,0 +1,63 @@
+"""Role matrix in the negative: every role against every endpoint it must not reach gets 403 (and
+no key gets 401) — on SQLite and PostgreSQL. The table must list every /v1 route the app serves."""
+from __future__ import annotations
+
+import pytest
+
+ROLES = ("clerk", "reviewer", "auditor", "admin")
+SID = "00000000-0000-0000-0000-000000000000"
+
+# (method, path, roles allowed)
+ENDPOINTS = [
+    ("POST", "/v1/sessions", {"clerk"}),
+    ("GET", "/v1/sessions/{sid}", {"clerk", "reviewer"}),
+    ("PUT", "/v1/sessions/{sid}/portrait", {"clerk"}),
+    ("POST", "/v1/sessions/{sid}/live", {"clerk"}),
+    ("GET", "/v1/review", {"reviewer"}),
+    ("POST", "/v1/review/{sid}", {"reviewer"}),
+    ("POST", "/v1/verify", {"clerk"}),
+    ("POST", "/v1/quality", {"clerk"}),
+    ("POST", "/v1/liveness", {"clerk"}),
+    ("POST", "/v1/frame-check", {"clerk"}),      # web terminal pacing (issue 8, idmatch.web)
+    ("POST", "/v1/keys", {"admin"}),
+    ("GET", "/v1/keys", {"admin"}),
+    ("DELETE", "/v1/keys/{kid}", {"admin"}),
+    ("GET", "/v1/policy", {"admin"}),
+    ("PUT", "/v1/policy", {"admin"}),
+    ("POST", "/v1/erasures", {"admin"}),
+    ("GET", "/v1/audit/events", {"auditor"}),
+    ("GET", "/v1/audit/verify", {"auditor"}),
+]
+
+FORBIDDEN = [(m, p, role) for m, p, allowed in ENDPOINTS for role in ROLES if role not in allowed]
+
+
+def test_table_covers_every_route(svc):
+    paths = svc.app.openapi()["paths"]
+    served = {(m.upper(), p) for p, ops in paths.items() if p.startswith("/v1") for m in ops}
+    assert served == {(m, p) for m, p, _ in ENDPOINTS}
+
+
+def _call(svc, method, path, headers):
+    url = path.format(sid=SID, kid="key_000000000000")
+    kw: dict = {"headers": headers}
+    if method in ("POST", "PUT"):
+        if path.endswith(("portrait", "live", "verify", "quality", "liveness", "frame-check")):
+            kw["files"] = {"image": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}
+        else:
+            kw["json"] = {}
+    return svc.client.request(method, url, **kw)
+
+
+@pytest.mark.parametrize("method,path,role", FORBIDDEN, ids=[f"{r}-{m}-{p}" for m, p, r in FORBIDDEN])
+def test_forbidden_role_gets_403(svc, method, path, role):
+    r = _call(svc, method, path, svc.h(role))
+    assert r.status_code == 403, (role, method, path, r.text)
+    assert r.json()["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("method,path", [(m, p) for m, p, _ in ENDPOINTS])
+def test_no_key_gets_401(svc, method, path):
+    r = _call(svc, method, path, {})
+    assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+    assert r.headers["www-authenticate"] == "Bearer"
