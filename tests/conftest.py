@@ -25,12 +25,14 @@ def engine():
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory) -> str:
+def postgres_url(tmp_path_factory):
     """One PostgreSQL 16 + pgvector for the whole test session (pgserver wheel; works as root by running
     postgres as a ``pgserver`` system user). ``IDMATCH_TEST_POSTGRES_URL`` points at an existing server instead."""
     url = os.environ.get("IDMATCH_TEST_POSTGRES_URL")
     if url:
-        return url
+        yield url
+        return
     pgserver = pytest.importorskip("pgserver", reason="pgserver wheel not installed (pip install idmatch[dev])")
     srv = pgserver.get_server(str(tmp_path_factory.mktemp("pgdata")), cleanup_mode="stop")
-    return "postgresql+psycopg://" + srv.get_uri().split("://", 1)[1]
+    yield "postgresql+psycopg://" + srv.get_uri().split("://", 1)[1]
+    srv.cleanup()  # stop it here: at interpreter exit pytest has already locked the temp dir away from the postgres user
