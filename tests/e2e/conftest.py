@@ -127,15 +127,19 @@ def screenshots() -> Path:
 
 @pytest.fixture(scope="session")
 def launch(playwright_instance, chromium_path):
-    """``launch(video=None)`` → a Chromium browser whose fake camera plays ``video`` (.y4m) in a loop."""
+    """``launch(video, camera=...)`` → a Chromium browser. ``camera``: ``"fake"`` (the fake device plays
+    ``video``, a .y4m, in a loop; access granted), ``"deny"`` (a camera exists, the user refuses it) or
+    ``"none"`` (no camera device at all)."""
     browsers = []
 
-    def _launch(video: Path | None = None, camera: bool = True):
+    def _launch(video: Path | None = None, camera: str = "fake"):
         args = list(CHROMIUM_ARGS)
-        if camera:
+        if camera == "fake":
             args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
             if video is not None:
                 args.append(f"--use-file-for-fake-video-capture={video}")
+        elif camera == "deny":
+            args += ["--use-fake-device-for-media-stream", "--deny-permission-prompts"]
         b = playwright_instance.chromium.launch(executable_path=chromium_path, args=args)
         browsers.append(b)
         return b
@@ -146,6 +150,14 @@ def launch(playwright_instance, chromium_path):
             b.close()
         except Exception:
             pass
+
+
+@pytest.fixture(scope="session")
+def media(shared_data, tmp_path_factory) -> dict[str, Path]:
+    """Fake-camera .y4m files and ID portraits made from ``../shared/data/video`` (see media.py)."""
+    from .media import make_media
+
+    return make_media(shared_data, tmp_path_factory.mktemp("e2e-media"))
 
 
 TABLET = {"width": 1024, "height": 768}

@@ -11,7 +11,7 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright for Pytho
 
 
 def test_root_redirects_to_the_pages(live_server, launch, screenshots):
-    page = new_page(launch(camera=False))
+    page = new_page(launch(camera="none"))
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + "/")
@@ -25,7 +25,7 @@ def test_root_redirects_to_the_pages(live_server, launch, screenshots):
 
 
 def test_sign_in_checks_key_and_role(live_server, launch, screenshots):
-    page = new_page(launch(camera=False))
+    page = new_page(launch(camera="none"))
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + "/web/review.html")
@@ -54,7 +54,7 @@ def test_sign_in_checks_key_and_role(live_server, launch, screenshots):
 
 
 def test_terminal_keyboard_only_and_consent_required(live_server, launch, screenshots):
-    page = new_page(launch(camera=False), lang="zh-CN")
+    page = new_page(launch(camera="none"), lang="zh-CN")
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + "/web/terminal.html")

@@ -8,27 +8,44 @@ embedding), so a call costs a few tens of milliseconds. Pose convention as in
 """
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+import logging
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from ..errors import NoFaceError
 from ..service.auth import Principal, require
 from ..service.uploads import read_image, require_multipart
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["web"])
 
 
 @router.post("/frame-check", dependencies=[Depends(require_multipart)],
              summary="head pose of one camera frame (`image`), to pace the challenge prompts; stores nothing")
-def frame_check(request: Request, image: UploadFile | None = File(None), p: Principal = Depends(require("clerk"))) -> dict:
+def frame_check(request: Request, image: UploadFile | None = File(None),
+                quality: bool = Query(False, description="also run the live-capture quality measures (codes + advice)"),
+                p: Principal = Depends(require("clerk"))) -> dict:
     from ..liveness.pose import estimate_pose
 
     st = request.app.state
     data = read_image(image, "image", st.settings.max_upload_bytes)
     engine = st.engine
     img = engine.decode(data)
+    out: dict = {"faces": 0, "pose": None, "image_size": [int(img.shape[1]), int(img.shape[0])]}
     try:
         sel = engine.detect(img)
+        out.update(faces=sel.count, pose=estimate_pose(sel.face.landmarks).to_dict())
     except NoFaceError:
-        return {"faces": 0, "pose": None}
-    return {"faces": sel.count, "pose": estimate_pose(sel.face.landmarks).to_dict(),
-            "image_size": [int(img.shape[1]), int(img.shape[0])]}
+        pass
+    if quality:
+        out["quality"] = _quality(engine, img) if out["faces"] else {"passed": False, "codes": ["no_face"]}
+    return out
+
+
+def _quality(engine, img) -> dict | None:
+    try:
+        from ..quality import assess
+    except ImportError:
+        return None
+    r = assess(engine, img, profile="live")
+    return {"passed": bool(r.passed), "codes": list(r.codes), "overall": round(float(r.overall), 1)}

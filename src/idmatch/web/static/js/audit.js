@@ -12,6 +12,7 @@ async function verify() {
   try {
     state.chain = await busy($("#verify"), () => api.get("/v1/audit/verify"));
     renderChain();
+    renderEvents();      // mark the event the chain breaks at
   } catch (e) {
     showError(e, verify);
   }

@@ -200,7 +200,8 @@ const DICT = {
     "q.low_resolution": "Move closer to the camera.",
     "q.compression": "Image too compressed.",
     "q.eyes_not_visible": "Open your eyes; take off sunglasses.",
-    "q.face_covered": "Remove what covers the face."
+    "q.face_covered": "Remove what covers the face.",
+    "q.quality_too_low": "Image quality too low: face the camera in good light and hold still."
   },
   "zh-CN": {
     "app.name": "idmatch",
@@ -400,7 +401,8 @@ const DICT = {
     "q.low_resolution": "请靠近摄像头。",
     "q.compression": "图像压缩过度。",
     "q.eyes_not_visible": "请睁开眼睛，摘下墨镜。",
-    "q.face_covered": "请移除遮挡面部的物品。"
+    "q.face_covered": "请移除遮挡面部的物品。",
+    "q.quality_too_low": "图像质量过低：请在光线充足处正对摄像头并保持不动。"
   }
 };
 

@@ -10,8 +10,11 @@ const GUIDANCE_EVERY_MS = 1000;     // one frame a second to the stateless quali
 const STEP_POLL_MS = 350;           // during a challenge step, how often a frame's pose is checked
 const STEP_TIMEOUT_MS = 6000;       // per step, twice (a reminder in between), then submit what we have
 const TIMED_STEP_MS = 1800;         // without the pose endpoint: wait this long after each prompt
-// movement thresholds relative to the frontal start pose (the server decides; these only pace the prompts)
-const TURN_DEG = 15, NOD_DEG = 8, CLOSER_RATIO = 1.15;
+const BASELINE_FRAMES = 3;          // frontal frames first: the server takes their median pose as the start
+const MAX_FRAMES = 8;               // the service's default limit per live capture
+// movement thresholds relative to the start pose: the liveness check's (15°, 10°, ×1.2) plus a 10 % margin,
+// so a frame that moves the prompts on also counts on the server (which alone decides)
+const TURN_DEG = 16.5, NOD_DEG = 11, CLOSER_RATIO = 1.25;
 
 const api = new Api("clerk");
 const state = {
@@ -23,6 +26,7 @@ const state = {
   guidanceBusy: false,
   running: false,         // a challenge is in progress
   poseEndpoint: true,     // false once /v1/frame-check answered 404 (older server)
+  qualityEndpoint: true,  // false once /v1/quality answered 501 (no quality hook in the server)
 };
 
 // ---- step navigation ---------------------------------------------------------------------------
@@ -201,23 +205,39 @@ async function guidanceTick() {
     if (!blob) return;
     const fd = new FormData();
     fd.append("image", blob, "frame.jpg");
-    const q = await api.post("/v1/quality?role=live", fd, { timeoutMs: 8000 });
-    if (state.running) return;
-    const codes = (q && q.codes) || [];
-    if (!codes.length && q && q.passed !== false) setGuidance(t("live.guidance.ok"), "ok");
-    else {
-      const c = codes[0] || "no_face";
-      setGuidance(has(`q.${c}`) ? t(`q.${c}`) : ((q.feedback && q.feedback[0] && q.feedback[0].message) || c), c);
+    let q;
+    if (state.qualityEndpoint) {
+      try {
+        q = await api.post("/v1/quality?role=live", fd, { timeoutMs: 8000 });
+      } catch (e) {
+        // no quality hook in this server build: the terminal's own frame check runs the same measures
+        if (!(e instanceof ApiFailure && (e.status === 501 || e.status === 404))) throw e;
+        state.qualityEndpoint = false;
+      }
     }
+    if (!state.qualityEndpoint) {
+      const r = await api.post("/v1/frame-check?quality=true", fd, { timeoutMs: 8000 });
+      q = r && r.quality;
+      if (!q) { stopGuidance(); setGuidance(""); return; }     // no quality module at all: no guidance
+    }
+    if (state.running) return;
+    showQuality(q);
   } catch (e) {
     if (state.running) return;
     if (e instanceof ApiFailure && e.code === "no_face") setGuidance(t("q.no_face"), "no_face");
     else if (e instanceof ApiFailure && e.code === "multiple_faces") setGuidance(t("q.multiple_faces"), "multiple_faces");
-    else if (e instanceof ApiFailure && (e.status === 501 || e.status === 404)) stopGuidance();  // no quality module: no guidance
     else if (e instanceof ApiFailure && (e.kind === "timeout" || e.kind === "offline")) setGuidance(t("live.slow"), "slow");
   } finally {
     state.guidanceBusy = false;
   }
+}
+
+function showQuality(q) {
+  const codes = (q && q.codes) || [];
+  if (!codes.length && q && q.passed !== false) { setGuidance(t("live.guidance.ok"), "ok"); return; }
+  const c = codes[0] || "quality_too_low";
+  const fb = q && q.feedback && q.feedback[0] && q.feedback[0].message;
+  setGuidance(has(`q.${c}`) ? t(`q.${c}`) : (fb || c), c);
 }
 
 /** Head pose of the current frame from the server, or null (no face / endpoint missing). */
@@ -252,6 +272,12 @@ function movementMet(action, pose, base) {
   }
 }
 
+function median(xs) {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
 function frontal(pose) { return pose && Math.abs(pose.yaw) < 12 && Math.abs(pose.pitch) < 20; }
 
 /** Wait until ``test(pose)`` holds (polling frames), or ``ms`` pass. Returns the matching frame. */
@@ -281,16 +307,29 @@ async function runChallenge() {
   const total = actions.length + 1;
   const frames = [];
   try {
-    // start: a frontal frame, also the reference pose for the movements
+    // start: frontal frames, whose median pose is the reference for the movements (as the server's check does)
     setPrompt(t("action.center"));
     setProgress(0, total, t("live.step", { n: 1, total }));
-    const start = await waitFor(frontal, STEP_TIMEOUT_MS);
-    if (!start.blob) throw new CameraError("no_camera");
-    frames.push(start.blob);
-    const base = start.pose;
-    if (!actions.length) {            // passive: two more frames a moment apart
-      for (let i = 0; i < 2; i++) { await sleep(400); const b = await grabFrame(video()); if (b) frames.push(b); }
+    const startFrames = [];
+    const until = performance.now() + STEP_TIMEOUT_MS;
+    let last = null;
+    while (startFrames.length < BASELINE_FRAMES && state.running) {
+      const r = await waitFor(frontal, Math.max(STEP_POLL_MS, until - performance.now()));
+      if (r.blob) last = r;
+      if (r.met) startFrames.push(r);
+      else break;
+      await sleep(STEP_POLL_MS);
     }
+    while (startFrames.length < BASELINE_FRAMES && last) {   // no pose answer: take the next frames as they come
+      await sleep(STEP_POLL_MS);
+      const b = await grabFrame(video());
+      startFrames.push({ blob: b || last.blob, pose: null });
+    }
+    if (!startFrames.length) throw new CameraError("no_camera");
+    for (const r of startFrames) frames.push(r.blob);
+    const poses = startFrames.map((r) => r.pose).filter(Boolean);
+    const base = poses.length ? { yaw: median(poses.map((p) => p.yaw)), pitch: median(poses.map((p) => p.pitch)),
+      size: median(poses.map((p) => p.size)) } : null;
     let missed = false;
     for (let i = 0; i < actions.length && state.running; i++) {
       const a = actions[i];
@@ -311,14 +350,14 @@ async function runChallenge() {
       if (!r.met) { missed = true; break; }      // the server decides; no point in more prompts
       setGuidance("");
     }
-    if (actions.length && !missed && state.running) {   // end frontal again: the best frame to match
+    if (actions.length && !missed && state.running && frames.length < MAX_FRAMES) {   // frontal again: a good frame to match
       setPrompt(t("live.hold"));
       const end = await waitFor(frontal, STEP_TIMEOUT_MS);
       if (end.blob) frames.push(end.blob);
     }
     if (!state.running) return;
     setProgress(total, total, t("live.capturing"));
-    state.live = { frames: frames.slice(0, 8), idem: newIdempotencyKey() };
+    state.live = { frames: frames.slice(0, MAX_FRAMES), idem: newIdempotencyKey() };
   } catch (e) {
     state.running = false;
     $("#live-begin").disabled = false;

@@ -1,0 +1,53 @@
+"""Test media made at test time from ``../shared/data/video``: fake-camera .y4m files and ID portraits.
+
+* camera: LivePortrait clip ``d12`` (a man with glasses, frontal, who turns to his left at ~1.6 s,
+  to his right at ~3.3 s, and faces the camera in between), its first 5 s, looped by Chromium;
+* genuine ID portrait: a frame of the same clip at 5.5 s (outside the looped part), cropped like a
+  chip photo; impostor portrait: another person (clip ``d9``), cropped the same way;
+* still-photo "camera": one frontal frame of ``d12`` repeated.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .y4m import frame_at, read_clip, write_y4m
+
+CAMERA_CLIP = "video/liveportrait/d12.mp4"
+CAMERA_SPAN_S = (0.0, 5.0)
+PORTRAIT_AT_S = 5.5
+IMPOSTOR_CLIP = "video/liveportrait/d9.mp4"
+IMPOSTOR_AT_S = 1.0
+STILL_AT_S = 0.3
+
+
+def chip_crop(img: np.ndarray, out_w: int = 240) -> np.ndarray:
+    """Crop around the one face like an ID-card chip photo (3:4 portrait, head and shoulders)."""
+    from idmatch.models import get_detector
+    from idmatch.detect import select_face
+
+    sel = select_face(img, get_detector())
+    x, y, w, h = [float(v) for v in sel.face.box[:4]]
+    cx, cy = x + w / 2, y + h / 2 + 0.05 * h
+    cw = 1.9 * w
+    ch = cw * 4 / 3
+    x0, y0 = int(max(0, cx - cw / 2)), int(max(0, cy - ch / 2))
+    x1, y1 = int(min(img.shape[1], cx + cw / 2)), int(min(img.shape[0], cy + ch / 2))
+    crop = img[y0:y1, x0:x1]
+    out_h = int(round(out_w * crop.shape[0] / crop.shape[1]))
+    return cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_AREA)
+
+
+def make_media(shared: Path, out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    frames, fps = read_clip(shared / CAMERA_CLIP, *CAMERA_SPAN_S)
+    paths = {"camera": out / "camera_d12.y4m", "still": out / "still_d12.y4m",
+             "portrait": out / "portrait_d12.jpg", "impostor": out / "portrait_d9.jpg"}
+    write_y4m(paths["camera"], frames, fps=int(round(fps)))
+    still = frame_at(shared / CAMERA_CLIP, STILL_AT_S)
+    write_y4m(paths["still"], [still] * 50, fps=25)
+    cv2.imwrite(str(paths["portrait"]), chip_crop(frame_at(shared / CAMERA_CLIP, PORTRAIT_AT_S)), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    cv2.imwrite(str(paths["impostor"]), chip_crop(frame_at(shared / IMPOSTOR_CLIP, IMPOSTOR_AT_S)), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return paths
