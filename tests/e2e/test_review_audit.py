@@ -1,7 +1,8 @@
 """Review desk and audit page in the browser, on sessions the real server sent to review.
 
 Two sessions reach ``review`` through the API: another person's portrait against live frames of
-the camera clip, under a policy whose review margin is widened for the test (restored afterwards).
+the camera clip, under a policy whose review margin is widened for the test (restored afterwards);
+the first session's images are retained (policy switch), the second's are not.
 The reviewer approves one and rejects the other with written reasons; the auditor sees the chain
 verified, filters the events, then sees it broken at the exact event a database edit touched.
 """
@@ -48,12 +49,15 @@ def review_sessions(live_server, media, shared_data):
     with httpx.Client(base_url=live_server.url, timeout=60) as client:
         admin = _auth(live_server, "admin")
         before = client.get("/v1/policy", headers=admin).json()
-        r = client.put("/v1/policy", json={"review_margin": 1.0}, headers=admin)   # every mismatch → review
-        assert r.status_code == 200, r.text
+        ids = []
         try:
-            ids = [_session_in_review(live_server, client, media, jpgs, n) for n in (1, 2)]
+            # every mismatch → review; the first session's images are retained, the second's are not
+            for n, retain in ((1, True), (2, False)):
+                r = client.put("/v1/policy", json={"review_margin": 1.0, "retain_images": retain}, headers=admin)
+                assert r.status_code == 200, r.text
+                ids.append(_session_in_review(live_server, client, media, jpgs, n))
         finally:
-            client.put("/v1/policy", json={"review_margin": before["review_margin"]}, headers=admin)
+            client.put("/v1/policy", json={k: before[k] for k in ("review_margin", "retain_images")}, headers=admin)
         yield ids, client
 
 
@@ -77,7 +81,10 @@ def test_reviewer_approves_and_rejects_with_reasons(live_server, launch, review_
     page.locator(f'button[data-session="{ids[0]}"]').click()
     expect(page.locator("#detail-h")).to_be_focused()
     expect(page.locator("#detail-reasons")).to_contain_text("The live face is close to, but not clearly, the ID portrait.")
-    expect(page.locator("#detail-images")).to_contain_text("retention policy")
+    # this session's images were retained: the portrait and the three live frames, decrypted for the reviewer
+    expect(page.locator("#detail-images img")).to_have_count(4)
+    expect(page.get_by_role("img", name="ID portrait")).to_be_visible()
+    expect(page.get_by_role("img", name="Live frame 3")).to_be_visible()
     page.get_by_label("Written reason for your decision").fill("Checked the document in person; same holder, older photo.")
     page.screenshot(path=screenshots / "review-2-detail.png", full_page=True)
     page.get_by_role("button", name="Approve").click()
@@ -86,6 +93,8 @@ def test_reviewer_approves_and_rejects_with_reasons(live_server, launch, review_
 
     # reject the second: a too-short reason is refused by the page first
     page.locator(f'button[data-session="{ids[1]}"]').click()
+    expect(page.locator("#detail-images")).to_contain_text("retention policy does not keep them")
+    expect(page.locator("#detail-images img")).to_have_count(0)
     page.get_by_label("Written reason for your decision").fill("no")
     page.get_by_role("button", name="Reject").click()
     expect(page.get_by_role("alert")).to_contain_text("at least 5 characters")
@@ -121,7 +130,7 @@ def test_audit_chain_verified_filtered_and_broken_at_the_edited_event(live_serve
     page.get_by_role("button", name="Apply filters").click()
     expect(page.locator("#events tbody tr")).not_to_have_count(0)
     types = page.locator("#events tbody tr td:nth-child(3)").all_inner_texts()
-    assert {"session_created", "consent_recorded", "decision"} <= set(types)
+    assert {"session_created", "consent_recorded", "decision", "review_images_viewed"} <= set(types)
     page.get_by_label("Event type").select_option("decision")
     expect(page.locator("#events tbody tr")).to_have_count(1)
     page.get_by_label("Session id").fill("")

@@ -15,6 +15,7 @@ ENDPOINTS = [
     ("POST", "/v1/sessions/{sid}/live", {"clerk"}),
     ("GET", "/v1/review", {"reviewer"}),
     ("POST", "/v1/review/{sid}", {"reviewer"}),
+    ("GET", "/v1/review/{sid}/images", {"reviewer"}),   # review desk: retained images (issue 8, idmatch.web)
     ("POST", "/v1/verify", {"clerk"}),
     ("POST", "/v1/quality", {"clerk"}),
     ("POST", "/v1/liveness", {"clerk"}),

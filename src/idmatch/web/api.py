@@ -1,10 +1,14 @@
-"""``POST /v1/frame-check``: the head pose of one camera frame, so the terminal can pace the challenge.
+"""Two small endpoints the pages need beyond the service's own.
+
+``POST /v1/frame-check`` (clerk): the head pose of one camera frame, so the terminal can pace the challenge.
 
 The terminal shows one challenge prompt at a time and moves to the next once the applicant has
 made the movement. This endpoint only *paces the prompts*: it stores nothing, audits nothing and
 decides nothing — the liveness stage checks the submitted frames on its own. Detection only (no
 embedding), so a call costs a few tens of milliseconds. Pose convention as in
 :mod:`idmatch.liveness.pose` (unmirrored frame: ``yaw > 0`` = the subject's left, ``pitch > 0`` = up).
+
+``GET /v1/review/{sid}/images`` (reviewer): the retained images of a session in review, audited.
 """
 from __future__ import annotations
 
@@ -20,13 +24,14 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["web"])
 
 
-@router.post("/frame-check", dependencies=[Depends(require_multipart)],
+@router.post("/frame-check",
              summary="head pose of one camera frame (`image`), to pace the challenge prompts; stores nothing")
 def frame_check(request: Request, image: UploadFile | None = File(None),
                 quality: bool = Query(False, description="also run the live-capture quality measures (codes + advice)"),
                 p: Principal = Depends(require("clerk"))) -> dict:
     from ..liveness.pose import estimate_pose
 
+    require_multipart(request)  # after auth, as the service's own upload endpoints do
     st = request.app.state
     data = read_image(image, "image", st.settings.max_upload_bytes)
     engine = st.engine
@@ -49,3 +54,46 @@ def _quality(engine, img) -> dict | None:
         return None
     r = assess(engine, img, profile="live")
     return {"passed": bool(r.passed), "codes": list(r.codes), "overall": round(float(r.overall), 1)}
+
+
+@router.get("/review/{sid}/images", summary="the images kept for a session in review (only while the retention policy keeps them); audited")
+def review_images(sid: str, request: Request, p: Principal = Depends(require("reviewer"))) -> dict:
+    """Decrypt the retained portrait and live frames of one session *in review* for the reviewer.
+
+    Nothing is returned for decided sessions or when no image was retained (the default policy keeps
+    none). Images are re-encoded as JPEG (no metadata) and sent as data URLs with ``no-store``; each
+    viewing is an ``review_images_viewed`` audit event (counts only).
+    """
+    import base64
+
+    import cv2
+    from sqlalchemy import select
+
+    from ..service.problems import ApiError
+    from ..store.models import RegSession, StoredImage, utcnow
+    from ..store.store import blob_aad
+
+    st = request.app.state
+    store = st.store
+    with store.session() as db, db.begin():
+        s = db.get(RegSession, sid)
+        if s is None:
+            raise ApiError(404, "session_not_found", f"no session {sid}")
+        if s.status != "review":
+            raise ApiError(409, "not_in_review", f"session is {s.status}, not awaiting review")
+        rows = db.execute(select(StoredImage).where(StoredImage.session_id == sid, StoredImage.expires_at > utcnow())
+                          .order_by(StoredImage.kind.desc(), StoredImage.frame)).scalars().all()
+        images = []
+        for r in rows:
+            plain = store.crypto.decrypt(r.key_id, r.blob, blob_aad(sid, "image", r.kind, r.frame))
+            ok, jpg = cv2.imencode(".jpg", st.engine.decode(plain), [cv2.IMWRITE_JPEG_QUALITY, 90])
+            if ok:
+                images.append({"kind": r.kind, "frame": r.frame,
+                               "data_url": "data:image/jpeg;base64," + base64.b64encode(jpg.tobytes()).decode()})
+        if images:
+            store.audit(db, "review_images_viewed", actor=p.key_id, session_id=sid,
+                        payload={"count": len(images), "kinds": sorted({i["kind"] for i in images})})
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"session_id": sid, "retained": bool(images), "images": images},
+                        headers={"Cache-Control": "no-store"})

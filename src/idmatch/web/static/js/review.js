@@ -43,10 +43,31 @@ function openDetail(item) {
   $("#detail").hidden = false;
   $("#detail-h").textContent = t("review.detail", { id: shortId(item.id) });
   $("#detail-reasons").replaceChildren(renderReasons(item.reasons));
-  // Images exist only while the retention policy keeps them; the API does not expose them to this page.
-  $("#detail-images").replaceChildren(el("p", { class: "help", text: t("review.images.none") }));
+  $("#detail-images").replaceChildren();
   $("#review-reason").value = "";
   $("#detail-h").focus();
+  loadImages(item.id);
+}
+
+/** Images exist only while the retention policy keeps them; each viewing is audited by the server. */
+async function loadImages(sid) {
+  const box = $("#detail-images");
+  let images = [];
+  try {
+    const r = await api.get(`/v1/review/${sid}/images`);
+    images = (r && r.images) || [];
+  } catch (e) {
+    if (!(e instanceof ApiFailure && (e.status === 404 || e.status === 409))) { showError(e, () => loadImages(sid)); return; }
+  }
+  if (!state.current || state.current.id !== sid) return;
+  if (!images.length) {
+    box.replaceChildren(el("p", { class: "help", text: t("review.images.none") }));
+    return;
+  }
+  box.replaceChildren(...images.map((im) => {
+    const label = im.kind === "portrait" ? t("review.images.portrait") : t("review.images.live", { n: im.frame + 1 });
+    return el("figure", { class: "thumb" }, el("img", { src: im.data_url, alt: label }), el("figcaption", { text: label }));
+  }));
 }
 
 function closeDetail() {
