@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("--calibration", help="calibration JSON written by `idmatch calibrate` (default: shipped)")
     p.add_argument("--no-flip", action="store_true", help="skip mirrored-crop augmentation (faster, slightly less accurate)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--no-quality-gate", action="store_true",
+                   help="compare even when an image fails the quality check (default: refuse, exit 2, with the reasons)")
     p.set_defaults(func=run)
 
 
@@ -29,6 +31,10 @@ def run(args) -> int:
     from ..match import DEFAULT_FMR
 
     engine = make_engine(args)
+    if not getattr(args, "no_quality_gate", False):  # quality gate (idmatch.quality): raises QualityTooLowError
+        from ..quality import require_quality
+
+        require_quality(engine, {"id": args.id_image, "live": args.live_image})
     result = engine.verify(args.id_image, args.live_image, fmr=args.fmr or DEFAULT_FMR)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
