@@ -49,6 +49,13 @@ class DecisionContext:
 
 
 class Stage(Protocol):
+    """A decision stage. Optional extra hooks, called when present:
+
+    * ``on_decided(db, ctx, decision)`` — inside the decision's transaction (e.g. record a line
+      activation or enrol the face in a duplicate-search gallery atomically with the decision);
+    * ``on_erased(db, session_ids, id_hash)`` — inside the erasure transaction (drop the subject's
+      rows the stage keeps elsewhere).
+    """
     name: str
 
     def on_portrait(self, ctx: DecisionContext) -> list[Reason]: ...
@@ -180,6 +187,16 @@ class DecisionPolicy:
         for st in self.stages:
             out.extend(_advisory(st.on_live(ctx), st.name, ctx.policy))
         return out
+
+
+    def on_decided(self, db, ctx: DecisionContext, decision: str) -> None:
+        for st in self.stages:
+            hook = getattr(st, "on_decided", None)
+            if hook is not None:
+                hook(db, ctx, decision)
+
+    def erase_hooks(self) -> list:
+        return [h for h in (getattr(st, "on_erased", None) for st in self.stages) if h is not None]
 
 
 def _advisory(reasons: list[Reason], stage: str, policy: Policy) -> list[Reason]:

@@ -39,6 +39,7 @@ class SessionService:
         self.engine = engine
         self.settings = settings
         self.decision_policy = DecisionPolicy.default(store)
+        store.erase_hooks.extend(self.decision_policy.erase_hooks())
 
     def policy(self) -> Policy:
         return effective_policy(self.settings, self.store.load_policy_overrides())
@@ -244,6 +245,7 @@ class SessionService:
                 self.store.audit(db, "stage_result", actor=p.key_id, session_id=sid, payload={"stage": stage, "results": items})
             if decision == "approved":
                 db.add(LineActivation(id_hash=s.id_hash, session_id=sid, channel_label=s.channel_label))
+            self.decision_policy.on_decided(db, ctx, decision)
             self.store.audit(db, "decision", actor=p.key_id, session_id=sid, payload={
                 "decision": decision, "frame_count": len(frames), "codes": [r.code for r in reasons if r.outcome in ("fail", "review")],
                 "policy": {"fmr": policy.fmr, "review_margin": policy.review_margin}})

@@ -48,6 +48,7 @@ class Store:
         if not settings.database_url:
             settings.ensure_data_dir()
         self.keys, self.keys_created = load_or_create(settings.effective_keys_file)
+        self.erase_hooks: list = []   # callables (db, session_ids, id_hash) run inside the erasure transaction
         self.crypto = Crypto(self.keys)
         self.engine = make_engine(settings.effective_database_url)
         self.sessionmaker = make_sessionmaker(self.engine)
@@ -161,6 +162,8 @@ class Store:
                 n_tpl = db.execute(delete(Template).where(Template.session_id.in_(ids))).rowcount
                 n_img = db.execute(delete(StoredImage).where(StoredImage.session_id.in_(ids))).rowcount
             n_lines = db.execute(delete(LineActivation).where(LineActivation.id_hash == id_hash)).rowcount
+            for hook in self.erase_hooks:
+                hook(db, ids, id_hash)
             if ids:
                 db.execute(delete(RegSession).where(RegSession.id.in_(ids)))
             result = {"sessions": len(ids), "templates": n_tpl, "images": n_img, "lines": n_lines}

@@ -1,0 +1,36 @@
+"""Settings and first run: IDMATCH_ env prefix, TOML config file, data dir with generated keys, one admin key."""
+from __future__ import annotations
+
+import json
+import stat
+
+from idmatch.settings import Settings
+from idmatch.store.store import bootstrap
+
+
+def test_env_prefix_and_config_file(tmp_path, monkeypatch):
+    cfg = tmp_path / "idmatch.toml"
+    cfg.write_text('session_ttl_s = 120\nfmr = 0.001\ndata_dir = "%s"\n' % (tmp_path / "from-file"))
+    monkeypatch.setenv("IDMATCH_CONFIG", str(cfg))
+    monkeypatch.setenv("IDMATCH_FMR", "0.00001")                       # environment beats the file
+    s = Settings()
+    assert s.session_ttl_s == 120 and s.fmr == 1e-5 and s.data_dir == tmp_path / "from-file"
+    assert s.effective_database_url == f"sqlite:///{tmp_path / 'from-file' / 'idmatch.db'}"
+    monkeypatch.setenv("IDMATCH_DATABASE_URL", "postgresql://u@h/db")
+    assert Settings().effective_database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_first_run_creates_data_dir_keys_and_one_admin_key(tmp_path):
+    s = Settings(data_dir=tmp_path / "new" / "data")
+    store, admin = bootstrap(s)
+    assert admin is not None and admin.role == "admin" and admin.secret.startswith("idm_")
+    keys = s.data_dir / "keys.json"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600 and stat.S_IMODE(s.data_dir.stat().st_mode) == 0o700
+    k = json.loads(keys.read_text())
+    assert set(k) >= {"hmac", "audit", "enc", "active"} and k["active"] in k["enc"]
+    assert store.lookup_key(admin.secret).role == "admin"
+    store.close()
+    store2, again = bootstrap(s)                                      # second start: same keys, no new admin key
+    assert again is None and json.loads(keys.read_text()) == k
+    assert store2.verify_audit().ok
+    store2.close()
