@@ -49,7 +49,10 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def playwright_instance(chromium_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # the server runs real models on shared CPUs: give each expectation time (a failing one still fails)
+    expect.set_options(timeout=30_000)
 
     with sync_playwright() as p:
         yield p

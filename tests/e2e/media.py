@@ -4,7 +4,8 @@
   to his right at ~3.3 s, and faces the camera in between), its first 5 s, looped by Chromium;
 * genuine ID portrait: a frame of the same clip at 5.5 s (outside the looped part), cropped like a
   chip photo; impostor portrait: another person (clip ``d9``), cropped the same way;
-* still-photo "camera": one frontal frame of ``d12`` repeated.
+* still-photo "camera": one frontal frame of ``d12`` repeated;
+* guidance "camera": the same clip, 2.5 s too dark, then 2.5 s with the face far away (small).
 """
 from __future__ import annotations
 
@@ -40,14 +41,27 @@ def chip_crop(img: np.ndarray, out_w: int = 240) -> np.ndarray:
     return cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_AREA)
 
 
+def far_away(img: np.ndarray, scale: float = 0.3) -> np.ndarray:
+    """The same scene seen from much further away: shrunk into a plain grey frame of the same size."""
+    out = np.full_like(img, 128)
+    small = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    h, w = small.shape[:2]
+    y0, x0 = (img.shape[0] - h) // 2, (img.shape[1] - w) // 2
+    out[y0:y0 + h, x0:x0 + w] = small
+    return out
+
+
 def make_media(shared: Path, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     frames, fps = read_clip(shared / CAMERA_CLIP, *CAMERA_SPAN_S)
-    paths = {"camera": out / "camera_d12.y4m", "still": out / "still_d12.y4m",
+    paths = {"camera": out / "camera_d12.y4m", "still": out / "still_d12.y4m", "guidance": out / "guidance_d12.y4m",
              "portrait": out / "portrait_d12.jpg", "impostor": out / "portrait_d9.jpg"}
     write_y4m(paths["camera"], frames, fps=int(round(fps)))
     still = frame_at(shared / CAMERA_CLIP, STILL_AT_S)
     write_y4m(paths["still"], [still] * 50, fps=25)
+    half = int(round(2.5 * fps))
+    dark = [(f.astype(np.float32) * 0.22).astype(np.uint8) for f in frames[:half]]
+    write_y4m(paths["guidance"], dark + [far_away(f) for f in frames[half:2 * half]], fps=int(round(fps)))
     cv2.imwrite(str(paths["portrait"]), chip_crop(frame_at(shared / CAMERA_CLIP, PORTRAIT_AT_S)), [cv2.IMWRITE_JPEG_QUALITY, 92])
     cv2.imwrite(str(paths["impostor"]), chip_crop(frame_at(shared / IMPOSTOR_CLIP, IMPOSTOR_AT_S)), [cv2.IMWRITE_JPEG_QUALITY, 92])
     return paths

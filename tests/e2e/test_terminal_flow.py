@@ -4,6 +4,7 @@
 * another person's portrait → ``rejected`` (face mismatch), after a server error on the first
   submission that the clerk retries — the capture is decided once (same Idempotency-Key);
 * a still photo as the "camera" → liveness fails;
+* a dark, then far-away face → the live guidance says "more light", then "move closer";
 * camera denied / no camera: a clear message and a retry.
 """
 from __future__ import annotations
@@ -67,12 +68,16 @@ def live_capture(page, shots=None, prefix="", challenge=None):
         page.screenshot(path=shots / f"{prefix}3-live-guidance.png")
     begin.click()
     prompt = page.locator("#prompt")
-    if challenge and challenge.get("mode") == "active" and shots:
+    expect(prompt).not_to_have_text("", timeout=15_000)          # one prompt at a time, over the preview
+    expect(page.locator("#progress")).to_be_visible()
+    if challenge and challenge.get("mode") == "active":
         first = challenge["actions"][0]
-        label = {"turn_left": "to your left", "turn_right": "to your right"}.get(first, "")
-        if label:
-            expect(prompt).to_contain_text(label, timeout=15_000)
-            page.screenshot(path=shots / f"{prefix}4-challenge-prompt.png")
+        label = {"turn_left": "to your left", "turn_right": "to your right", "look_up": "head up",
+                 "look_down": "head down", "move_closer": "closer"}[first]
+        expect(prompt).to_contain_text(label, timeout=20_000)
+        expect(page.locator("#progress-label")).to_have_text(f"Step 2 of {len(challenge['actions']) + 1}")
+    if shots:
+        page.screenshot(path=shots / f"{prefix}4-challenge-prompt.png")
     decision = page.locator("#decision")
     expect(decision).to_have_attribute("data-status", re.compile("approved|rejected|review"), timeout=DECISION_TIMEOUT_MS)
     expect(page.get_by_role("heading", name="Decision")).to_be_focused()
@@ -184,6 +189,22 @@ def test_still_photo_camera_fails_liveness(live_server, launch, media, screensho
     codes = reason_codes(page)
     assert status == "rejected", f"a still photo must not pass, got {status}: {codes}"
     assert set(codes) & {"static_sequence", "challenge_not_followed", "spoof_suspected", "challenge_failed"}, codes
+
+
+def test_live_guidance_says_what_to_fix(live_server, launch, media, screenshots):
+    page = new_page(launch(media["guidance"]))
+    sign_in(page, live_server)
+    applicant(page)
+    portrait(page, media["portrait"])
+    guidance = page.get_by_role("status").filter(has_text=re.compile("light|closer|still|camera"))
+    expect(page.locator("#guidance")).to_have_text("More light, please.", timeout=20_000)
+    page.screenshot(path=screenshots / "terminal-3-guidance-more-light.png")
+    expect(page.locator("#guidance")).to_have_text("Move closer.", timeout=20_000)
+    page.screenshot(path=screenshots / "terminal-3-guidance-move-closer.png")
+    expect(guidance).to_have_attribute("aria-live", "polite")
+    # the same advice in Chinese once the language is switched
+    page.get_by_role("button", name="Switch language to Chinese").click()
+    expect(page.locator("#guidance")).to_have_text(re.compile("光线太暗|请靠近一些"), timeout=20_000)
 
 
 @pytest.mark.parametrize("case", ["denied", "none"])

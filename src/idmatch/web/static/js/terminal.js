@@ -232,10 +232,16 @@ async function guidanceTick() {
   }
 }
 
+// When several checks fail, say first what fixes most: a dark image is also "blurry", a far one "low resolution".
+const ADVICE_ORDER = ["no_face", "multiple_faces", "too_dark", "too_bright", "face_too_small", "face_cut_off",
+  "image_rotated", "face_covered", "eyes_not_visible", "head_pose", "head_tilted", "uneven_light", "blurry",
+  "low_resolution", "compression", "quality_too_low"];
+
 function showQuality(q) {
   const codes = (q && q.codes) || [];
   if (!codes.length && q && q.passed !== false) { setGuidance(t("live.guidance.ok"), "ok"); return; }
-  const c = codes[0] || "quality_too_low";
+  const rank = (c) => { const i = ADVICE_ORDER.indexOf(c); return i < 0 ? ADVICE_ORDER.length : i; };
+  const c = [...codes].sort((a, b) => rank(a) - rank(b))[0] || "quality_too_low";
   const fb = q && q.feedback && q.feedback[0] && q.feedback[0].message;
   setGuidance(has(`q.${c}`) ? t(`q.${c}`) : (fb || c), c);
 }
