@@ -220,3 +220,28 @@ def test_rate_limit(request, tmp_path, engine, images):
     assert r.json()["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1
     assert s.client.get("/v1/audit/verify", headers=s.h("auditor")).status_code == 200   # per key
     s.store.close()
+
+
+def test_active_challenge_mode(svc):
+    from idmatch.service import plugins
+
+    if plugins.challenge_factory() is None or plugins.challenge_checker() is None:
+        pytest.skip("idmatch.liveness active challenge not installed")
+    admin = svc.h("admin")
+    r = svc.create(liveness_mode="active")                              # default policy: passive only
+    assert r.status_code == 422 and r.json()["code"] == "liveness_mode_not_allowed"
+    assert svc.client.put("/v1/policy", json={"liveness_mode": "either", "advisory_stages": ["quality"]}, headers=admin).status_code == 200
+    try:
+        assert svc.create().json()["challenge"]["mode"] == "active"     # auto → active when available
+        s = svc.create(liveness_mode="active").json()
+        ch = s["challenge"]
+        assert ch["mode"] == "active" and len(ch["actions"]) >= 1 and len(ch["instructions"]) == len(ch["actions"])
+        assert svc.portrait(s["id"], svc.images["same_a"]).status_code == 200
+        r = svc.live(s["id"], [svc.images["same_b"]], ch["nonce"])       # one still photo cannot follow head movements
+        assert r.status_code == 200, r.text
+        body = r.json()
+        live = next(x for x in body["reasons"] if x["stage"] == "liveness")
+        assert body["decision"] == "rejected" and live["outcome"] == "fail" and "too_few_frames" in live["details"]["codes"]
+        assert next(x for x in body["reasons"] if x["stage"] == "match")["code"] == "face_match"
+    finally:
+        svc.client.put("/v1/policy", json={"liveness_mode": "passive", "advisory_stages": ["quality", "liveness"]}, headers=admin)

@@ -18,9 +18,13 @@ log = logging.getLogger(__name__)
 
 def make_engine_for(settings: Settings):
     from ..imaging import ImageLimits
+    from ..match import Calibration
     from ..pipeline import EngineConfig, FaceEngine
 
-    return FaceEngine(EngineConfig(limits=ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)))
+    # an operator's own calibration (written by `idmatch calibrate`) replaces the shipped one
+    calibration = Calibration.load(settings.calibration_file) if settings.calibration_file else None
+    return FaceEngine(EngineConfig(limits=ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)),
+                      calibration=calibration)
 
 
 def create_app(settings: Settings | None = None, *, engine=None, store=None) -> FastAPI:

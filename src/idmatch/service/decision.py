@@ -45,6 +45,7 @@ class DecisionContext:
     portrait_template: np.ndarray | None = None
     live: list = field(default_factory=list)      # FaceAnalysis per live frame
     challenge: dict = field(default_factory=dict)
+    challenge_result: dict | None = None          # active mode: idmatch.liveness.check_challenge outcome
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -83,9 +84,14 @@ class QualityStage(BaseStage):
         r = fn(analysis, role)
         codes = list(r.get("codes", []))
         details = {"role": role, "codes": codes, **({"score": r["score"]} if r.get("score") is not None else {})}
-        if r.get("passed", not codes):
+        # ``above_floor`` is the matching gate (below it the comparison is not trustworthy → review);
+        # ``passed`` is the stricter capture guidance (a miss is recorded as advice only).
+        gate = r.get("above_floor", r.get("passed", not codes))
+        if not gate:
+            return [Reason(self.name, "quality_too_low", "review", f"{role} image quality: {', '.join(codes) or 'below floor'}", details)]
+        if r.get("passed", True) and not codes:
             return [Reason(self.name, "quality_ok", "pass", "", details)]
-        return [Reason(self.name, "quality_too_low", "review", f"{role} image quality: {', '.join(codes)}", details)]
+        return [Reason(self.name, "quality_advice", "info", f"{role} image: {', '.join(codes)}", details)]
 
     def on_portrait(self, ctx):
         return self._assess(ctx.portrait, "portrait")
@@ -103,6 +109,8 @@ class LivenessStage(BaseStage):
     name = "liveness"
 
     def on_live(self, ctx):
+        if ctx.challenge.get("mode") == "active":
+            return self._active(ctx)
         fn = plugins.liveness_scorer(ctx.engine)
         if fn is None:
             outcome: Outcome = "review" if ctx.policy.require_liveness else "info"
@@ -118,6 +126,20 @@ class LivenessStage(BaseStage):
         if score >= thr - ctx.policy.review_margin:
             return [Reason(self.name, "liveness_uncertain", "review", "liveness score just below the threshold", details)]
         return [Reason(self.name, "spoof_suspected", "fail", "presentation attack suspected", details)]
+
+
+    def _active(self, ctx) -> list[Reason]:
+        cr = ctx.challenge_result
+        if cr is None:
+            outcome: Outcome = "review" if ctx.policy.require_liveness else "info"
+            return [Reason(self.name, "liveness_not_evaluated", outcome, "active challenge checker not available")]
+        keep = ("steps", "pad_score", "pad_threshold", "min_similarity", "identity_threshold", "best_frame_index")
+        details = {k: cr.get(k) for k in keep}
+        details["codes"] = list(cr.get("reasons", []))
+        if cr.get("passed"):
+            return [Reason(self.name, "challenge_passed", "pass", "", details)]
+        code = "spoof_suspected" if details["codes"] == ["spoof_suspected"] else "challenge_failed"
+        return [Reason(self.name, code, "fail", "active liveness challenge not passed: " + ", ".join(details["codes"]), details)]
 
 
 class MatchStage(BaseStage):

@@ -6,7 +6,8 @@ Hooks a package can provide (all optional; the first one found wins):
   ``passed`` (bool), ``codes`` (list[str]), optional ``score`` and ``details``.
 * ``idmatch.liveness.service_score(analysis: FaceAnalysis) -> dict`` with ``score``, ``threshold``,
   ``is_live``, optional ``model``; otherwise ``idmatch.liveness.passive.PassiveLiveness`` is used.
-* ``idmatch.liveness.new_challenge() -> dict`` (``mode``, ``actions``...) for active challenges.
+* ``idmatch.liveness.Challenge.issue(ttl_s=...)`` and ``idmatch.liveness.check_challenge(engine,
+  challenge, frames, use_passive=...)`` for active (head-movement) challenges.
 * ``idmatch.fraud.service_stages(store) -> list[Stage]`` (see :mod:`idmatch.service.decision`);
   replaces the built-in lines-per-identity stage when present.
 """
@@ -70,12 +71,33 @@ def liveness_scorer(engine) -> Callable | None:
     return _cached("liveness", build)
 
 
-def challenge_factory() -> Callable | None:
+def challenge_factory() -> Callable[[float], dict] | None:
+    """``issue(ttl_s) -> {nonce, steps, instructions, issued_at, expires_at}`` or None."""
     def build():
         mod = _module("idmatch.liveness")
-        fn = getattr(mod, "new_challenge", None) if mod else None
-        return fn if callable(fn) else None
+        cls = getattr(mod, "Challenge", None) if mod else None
+        if cls is None or not hasattr(cls, "issue"):
+            return None
+        return lambda ttl_s: cls.issue(ttl_s=ttl_s).to_dict()
     return _cached("challenge", build)
+
+
+def challenge_checker() -> Callable | None:
+    """``check(engine, challenge_dict, images, use_passive) -> dict`` (ChallengeResult.to_dict + best frame) or None."""
+    def build():
+        mod = _module("idmatch.liveness")
+        cls = getattr(mod, "Challenge", None) if mod else None
+        fn = getattr(mod, "check_challenge", None) if mod else None
+        if cls is None or not callable(fn):
+            return None
+
+        def check(engine, challenge: dict, images: list, use_passive: bool) -> dict:
+            res = fn(engine, cls.from_dict(challenge), images, use_passive=use_passive)
+            d = res.to_dict(per_frame=False)
+            d["best_frame_index"] = res.best_frame_index
+            return d
+        return check
+    return _cached("challenge_check", build)
 
 
 def fraud_stages(store) -> list | None:

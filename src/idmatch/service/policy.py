@@ -1,6 +1,8 @@
 """The live decision policy: settings give defaults, the admin overrides through ``PUT /v1/policy``."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..settings import Settings
@@ -17,6 +19,9 @@ class Policy(BaseModel):
     retain_images: bool = Field(False, description="keep raw uploads, encrypted, for dispute handling")
     image_retention_days: int = Field(30, ge=1, le=3650)
     session_ttl_s: int = Field(900, ge=30, le=7 * 86400)
+    liveness_mode: Literal["passive", "active", "either"] = Field(
+        "passive", description="passive: one frame, PAD only; active: head-movement challenge (idmatch.liveness) "
+                               "over several frames; either: the client picks, `auto` meaning active when available")
     advisory_stages: list[str] = Field(default_factory=list,
                                        description="stages whose review/fail results are recorded as info only (e.g. during a pilot)")
 
@@ -39,6 +44,7 @@ class PolicyUpdate(BaseModel):
     image_retention_days: int | None = Field(None, ge=1, le=3650)
     session_ttl_s: int | None = Field(None, ge=30, le=7 * 86400)
     advisory_stages: list[str] | None = None
+    liveness_mode: Literal["passive", "active", "either"] | None = None
 
 
 def effective_policy(settings: Settings, overrides: dict) -> Policy:

@@ -37,6 +37,7 @@ class ChallengeOut(BaseModel):
     nonce: str
     mode: Literal["passive", "active"]
     actions: list[Any] = []
+    instructions: list[str] = []
     deadline: str
 
 

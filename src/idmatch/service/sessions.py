@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
+from ..errors import IdmatchError
 from ..store.models import IdempotencyRecord, LineActivation, RegSession, StoredImage, Template, utcnow
 from ..store.store import Store, blob_aad
 from . import metrics, plugins
@@ -85,7 +86,7 @@ class SessionService:
         return {"id": s.id, "status": status, "document_type": s.doc_type, "created_at": iso(s.created_at),
                 "expires_at": iso(s.expires_at),
                 "challenge": {"nonce": ch["nonce"], "mode": ch.get("mode", "passive"), "actions": ch.get("actions", []),
-                              "deadline": ch["deadline"]},
+                              "instructions": ch.get("instructions", []), "deadline": ch["deadline"]},
                 "decision": s.decision, "reasons": list(s.reasons or []) if s.decision else [],
                 "decided_at": iso(s.decided_at), "review": review}
 
@@ -120,16 +121,18 @@ class SessionService:
         if given > now + dt.timedelta(minutes=5):
             raise ApiError(422, "consent_in_future", "consent time is in the future")
         policy = self.policy()
-        factory = plugins.challenge_factory()
-        mode = req.liveness_mode
-        if mode == "active" and factory is None:
-            raise ApiError(422, "active_challenge_unavailable", "no active-challenge generator installed; use liveness_mode passive")
-        challenge: dict = {"mode": "passive", "actions": []}
-        if factory is not None and mode in ("auto", "active"):
-            challenge = {"mode": "active", "actions": [], **dict(factory())}
+        mode = self._resolve_mode(req.liveness_mode, policy)
         expires = now + dt.timedelta(seconds=policy.session_ttl_s)
-        deadline = min(expires, now + dt.timedelta(seconds=self.settings.challenge_ttl_s))
-        challenge.update(nonce=secrets.token_urlsafe(18), deadline=iso(deadline))
+        ttl = min(policy.session_ttl_s, self.settings.challenge_ttl_s)
+        deadline = now + dt.timedelta(seconds=ttl)
+        if mode == "active":
+            issued = plugins.challenge_factory()(float(ttl))
+            challenge = {"mode": "active", "actions": list(issued["steps"]), "steps": list(issued["steps"]),
+                         "instructions": list(issued.get("instructions", [])), "nonce": issued["nonce"],
+                         "issued_at": issued["issued_at"], "expires_at": issued["expires_at"]}
+        else:
+            challenge = {"mode": "passive", "actions": [], "nonce": secrets.token_urlsafe(18)}
+        challenge["deadline"] = iso(deadline)
         sid = str(uuid.uuid4())
         s = RegSession(id=sid, status="awaiting_portrait", doc_type=req.document.type.lower(),
                        id_hash=self.store.crypto.id_hash(req.document.type, req.document.number),
@@ -146,6 +149,17 @@ class SessionService:
                              payload={"text_version": s.consent_version, "given_at": iso(given), "channel": s.consent_channel})
             self.idem_put(db, p, idem_key, digest, 201, body)
         return 201, body
+
+    @staticmethod
+    def _resolve_mode(requested: str, policy: Policy) -> str:
+        available = plugins.challenge_factory() is not None and plugins.challenge_checker() is not None
+        if requested == "auto":
+            requested = {"passive": "passive", "active": "active"}.get(policy.liveness_mode, "active" if available else "passive")
+        if policy.liveness_mode != "either" and requested != policy.liveness_mode:
+            raise ApiError(422, "liveness_mode_not_allowed", f"the policy requires liveness_mode {policy.liveness_mode!r}")
+        if requested == "active" and not available:
+            raise ApiError(422, "active_challenge_unavailable", "no active-challenge module (idmatch.liveness) installed")
+        return requested
 
     def get(self, sid: str) -> dict:
         with self.store.session() as db:
@@ -212,13 +226,13 @@ class SessionService:
         if now.isoformat(timespec="seconds") + "Z" > s.challenge["deadline"]:
             raise ApiError(410, "challenge_expired", "the challenge deadline passed; start a new session")
         t0 = time.perf_counter()
-        live = [self.engine.analyze(f, role="live") for f in frames]
+        live, challenge_result = self._analyze_live(frames, dict(s.challenge))
         for a in live:
             metrics.observe_timings(a.timings_ms)
         policy = self.policy()
         ctx = DecisionContext(policy=policy, engine=self.engine, store=self.store, session_id=sid, id_hash=s.id_hash,
                               doc_type=s.doc_type, portrait_template=self._decrypt_template(portrait_row), live=live,
-                              challenge=dict(s.challenge))
+                              challenge=dict(s.challenge), challenge_result=challenge_result)
         reasons = [Reason(**r) for r in (s.reasons or [])] + self.decision_policy.on_live(ctx)
         decision = combine(reasons)
         match = next((r for r in reasons if r.stage == "match"), None)
@@ -229,9 +243,10 @@ class SessionService:
                     return self.to_out(s)
                 raise ApiError(409, "session_decided", "the session is already decided; a decided session is immutable")
             self._check_open(s, utcnow())
-            for i, (a, data) in enumerate(zip(live, frames)):
+            for i, a in enumerate(live):
                 db.add(self._encrypt_template(sid, "live", i, a.template))
-                if policy.retain_images:
+            if policy.retain_images:
+                for i, data in enumerate(frames):
                     db.add(self._encrypt_image(sid, "live", i, data, policy))
             s.status = s.decision = decision
             s.reasons = [r.to_dict() for r in reasons]
@@ -258,6 +273,26 @@ class SessionService:
         metrics.DECISIONS.labels(decision, "policy").inc()
         log.info("session %s decided %s in %.0f ms", sid, decision, (time.perf_counter() - t0) * 1e3)
         return out
+
+    def _analyze_live(self, frames: list[bytes], challenge: dict):
+        """Passive: every frame is analysed (and must hold one face). Active: all frames are decoded and
+        judged against the challenge; the face is matched on the challenge's best (frontal, sharp) frame."""
+        checker = plugins.challenge_checker()
+        if challenge.get("mode") != "active" or checker is None:
+            return [self.engine.analyze(f, role="live") for f in frames], None
+        images = [self.engine.decode(f) for f in frames]          # bad bytes → problem, nothing written
+        t0 = time.perf_counter()
+        result = checker(self.engine, challenge, images, plugins.liveness_scorer(self.engine) is not None)
+        metrics.MODEL_SECONDS.labels(stage="challenge").observe(time.perf_counter() - t0)
+        best = result.get("best_frame_index")
+        order = ([best] if best is not None else []) + [i for i in range(len(images)) if i != best]
+        first_error = None
+        for i in order:
+            try:
+                return [self.engine.analyze(images[i], role="live")], result
+            except IdmatchError as exc:
+                first_error = first_error or exc
+        raise first_error  # type: ignore[misc]
 
     # -- review -----------------------------------------------------------------------------------
     def review_queue(self, limit: int) -> list[dict]:
