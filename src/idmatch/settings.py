@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     session_ttl_s: int = 900
     challenge_ttl_s: int = 600
     fmr: float = 1e-4
+    calibration_file: Path | None = Field(None, description="calibration JSON from `idmatch calibrate`; default: shipped")
     review_margin: float = 0.05          # scores within this below the threshold go to review
     liveness_threshold: float = 0.5
     require_liveness: bool = False       # reject/review when no liveness result is available
