@@ -2,7 +2,7 @@
 
 See docs/fraud.md for the design, the measured index figures and the scaling arithmetic.
 """
-from .dedup import DedupMatch, DedupPolicy, DedupResult, check_duplicate, fused_score, probe_template
+from .dedup import DedupMatch, DedupPolicy, DedupResult, check_duplicate, dedup_policy, enrolment_template
 from .gallery import (
     ExactIndex, GalleryError, GalleryIndex, HnswParams, Hit, USearchIndex, load_index, open_or_rebuild,
 )
@@ -11,13 +11,15 @@ from .lines import (
     LineStore, MemoryLineStore, activate_line, check_lines,
 )
 from .select import EXACT_MAX, choose_backend, make_index
-from .threshold import DEFAULT_FPIR, DEFAULT_GALLERY_SIZE, DedupThreshold, dedup_threshold, fmr_for_fpir, fpir_at
+from .threshold import (
+    DEFAULT_FPIR, DEFAULT_GALLERY_SIZE, DedupThreshold, dedup_threshold, fmr_for_fpir, fpir_at, fused_dedup_threshold,
+)
 
 __all__ = [
     "DEFAULT_FPIR", "DEFAULT_GALLERY_SIZE", "DEFAULT_LINE_LIMIT", "EXACT_MAX", "DedupMatch", "DedupPolicy",
     "DedupResult", "DedupThreshold", "ExactIndex", "GalleryError", "GalleryIndex", "Hit", "HnswParams", "Line",
     "LineCheck", "LineConflictError", "LineLimitError", "LineNotFoundError", "LinePolicy", "LineStore",
     "MemoryLineStore", "USearchIndex", "activate_line", "check_duplicate", "check_lines", "choose_backend",
-    "dedup_threshold", "fmr_for_fpir", "fpir_at", "fused_score", "load_index", "make_index", "open_or_rebuild",
-    "probe_template",
+    "dedup_policy", "dedup_threshold", "enrolment_template", "fmr_for_fpir", "fpir_at", "fused_dedup_threshold",
+    "load_index", "make_index", "open_or_rebuild",
 ]
