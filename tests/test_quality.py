@@ -80,6 +80,14 @@ def test_closed_eyes_are_caught_by_eye_openness(reports, labels):
     assert wink.measure("eyes_open").raw < opened.measure("eyes_open").raw
 
 
+@pytest.mark.parametrize("name", ["Kevin_Costner/Kevin_Costner_0002.jpg", "Fernando_Vargas/Fernando_Vargas_0002.jpg"])
+def test_sunglasses_are_caught_by_eye_visibility(engine, shared_data, name):
+    # LFW has no sunglasses label; these two (both false non-matches of SFace at FMR 1e-3) wear them
+    rep = assess(engine, shared_data / "verification/lfw_deepfunneled/images" / name)
+    assert rep.measure("eyes_visible").passed is False and "eyes_not_visible" in rep.codes
+    assert "sunglasses" in rep.feedback[rep.codes.index("eyes_not_visible")].message
+
+
 def test_masks_are_caught_by_lower_face_texture(reports, labels):
     for p in paths(labels, "occlusion_mask"):
         rep = reports[p]
@@ -227,6 +235,17 @@ def test_best_frame_prefers_sharp_frontal(engine, shared_data, clean_720p):
     good = assess(engine, clean_720p)
     assert best_frame([turned, blurred, good]) == 2
     assert best_frame([engine.analyze(cv2.GaussianBlur(clean_720p, (0, 0), 3)), engine.analyze(clean_720p)]) == 1
+
+
+def test_service_hook_returns_codes_and_advice(engine, shared_data):
+    from idmatch.quality import service_assess
+
+    a = engine.analyze(shared_data / "quality/face_recognition/obama_and_biden.jpg")
+    out = service_assess(a, "live")
+    assert out["passed"] is False and "multiple_faces" in out["codes"] and out["above_floor"] is False
+    assert out["feedback"][0]["message"] and json.dumps(out)
+    port = service_assess(engine.analyze(shared_data / "quality/face_recognition/obama-1080p.jpg"), "portrait")
+    assert port["passed"] is True and port["details"]["profile"] == "portrait"
 
 
 def test_profiles_and_overrides():

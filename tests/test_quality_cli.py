@@ -48,3 +48,14 @@ def test_verify_refuses_a_pair_below_the_quality_floor(shared_data, capsys):
 def test_verify_passes_good_pairs_through_the_gate(shared_data, capsys):
     assert main(["verify", str(shared_data / CLEAN_ID), str(shared_data / CLEAN)]) == 0
     assert capsys.readouterr().out.startswith("MATCH")
+
+
+def test_gate_lets_a_non_frontal_portrait_through_when_above_the_floor(shared_data, capsys):
+    # capture guidance rejects this LFW portrait (yaw over the portrait profile's 25 degrees), but
+    # its overall quality is above the floor, so the comparison goes ahead
+    img = shared_data / "verification/lfw_deepfunneled/images/Abel_Pacheco/Abel_Pacheco_0001.jpg"
+    assert main(["quality", "--profile", "portrait", "--json", str(img)]) == 1
+    rep = json.loads(capsys.readouterr().out)
+    assert "head_pose" in [f["code"] for f in rep["feedback"]] and rep["above_floor"] is True
+    same = shared_data / "verification/lfw_deepfunneled/images/Abel_Pacheco/Abel_Pacheco_0004.jpg"
+    assert main(["verify", str(img), str(same)]) == 0
