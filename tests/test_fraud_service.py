@@ -1,0 +1,85 @@
+"""The fraud rules inside the service, end to end over HTTP, on SQLite (exact gallery) and PostgreSQL
+(pgvector gallery): lines per identity, duplicate face under another identity, erasure."""
+from __future__ import annotations
+
+import pytest
+
+from service.conftest import BACKENDS, make_svc, new_number  # the service tests' own app factory
+
+LFW = "verification/lfw_deepfunneled/images"
+
+
+def _photos(shared_data, name: str, n: int) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((shared_data / LFW / name).glob("*.jpg"))[:n]]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def fsvc(request, tmp_path_factory, engine, shared_data):
+    """A service whose decision policy carries the idmatch.fraud stages (limit 5, line limit → rejected)."""
+    from idmatch.fraud.service_stages import make_service_stages
+    from idmatch.service import plugins
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(plugins, "fraud_stages", lambda store: make_service_stages(store, line_outcome="fail"))
+    images = {"adams": _photos(shared_data, "Gerry_Adams", 4), "sampras": _photos(shared_data, "Pete_Sampras", 2),
+              "zakayev": _photos(shared_data, "Akhmed_Zakayev", 3)}
+    s = make_svc(request.param, request, tmp_path_factory.mktemp(f"fraud-{request.param}"), engine, images)
+    yield s
+    s.client.close()
+    s.store.close()
+    mp.undo()
+
+
+def _reason(body: dict, stage: str) -> dict:
+    return next(r for r in body["reasons"] if r["stage"] == stage)
+
+
+def test_stages_are_the_fraud_ones(fsvc):
+    from idmatch.fraud.service_stages import DuplicateFaceStage
+
+    stages = {st.name: st for st in fsvc.app.state.sessions.decision_policy.stages}
+    assert isinstance(stages["duplicate_face"], DuplicateFaceStage)
+    # configured gallery size 1 M (the default) → HNSW on SQLite, pgvector on PostgreSQL
+    assert stages["duplicate_face"].index.kind == ("pgvector" if fsvc.backend == "postgres" else "usearch")
+
+
+def test_sixth_registration_of_one_identity_is_rejected(fsvc):
+    num = new_number()
+    z = fsvc.images["zakayev"]
+    for i in range(5):
+        _, r = fsvc.register(z[0], [z[1 + i % 2]], number=num)
+        assert r.json()["decision"] == "approved", r.json()["reasons"]
+        assert _reason(r.json(), "lines_per_identity")["details"]["active_lines"] == i
+    _, r = fsvc.register(z[0], [z[1]], number=num)
+    body = r.json()
+    assert body["decision"] == "rejected"
+    lines = _reason(body, "lines_per_identity")
+    assert lines["code"] == "line_limit_reached" and lines["details"] == {"active_lines": 5, "limit": 5}
+    # the same face under its own identity is never a duplicate of itself
+    assert _reason(body, "duplicate_face")["code"] == "no_duplicate"
+
+
+def test_same_face_under_another_identity_goes_to_review_with_the_reference_then_erasure_clears_it(fsvc):
+    a = fsvc.images["adams"]
+    first_num = new_number()
+    s1, r1 = fsvc.register(a[0], [a[1]], number=first_num)
+    assert r1.json()["decision"] == "approved", r1.json()["reasons"]
+    # a different photo pair of the same man, claiming a different document
+    _, r2 = fsvc.register(a[2], [a[3]], number=new_number())
+    body = r2.json()
+    assert body["decision"] == "review"
+    dup = _reason(body, "duplicate_face")
+    assert dup["code"] == "duplicate_face" and [h["ref"] for h in dup["details"]["hits"]] == [s1["id"]]
+    assert set(dup["details"]["hits"][0]) == {"ref", "score"}           # a reference and a score, nothing else
+    # a different person is approved
+    sp = fsvc.images["sampras"]
+    _, r3 = fsvc.register(sp[0], [sp[1]], number=new_number())
+    assert r3.json()["decision"] == "approved", r3.json()["reasons"]
+    assert _reason(r3.json(), "duplicate_face")["code"] == "no_duplicate"
+    # erase the first subject: the face is no longer found
+    e = fsvc.client.post("/v1/erasures", json={"document": {"type": "resident_id", "number": first_num}},
+                         headers=fsvc.h("admin"))
+    assert e.status_code == 200
+    _, r4 = fsvc.register(a[2], [a[3]], number=new_number())
+    assert _reason(r4.json(), "duplicate_face")["code"] == "no_duplicate"
+    assert r4.json()["decision"] == "approved", r4.json()["reasons"]
