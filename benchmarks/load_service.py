@@ -45,7 +45,7 @@ def load_pairs(n: int) -> list[tuple[bytes, bytes]]:
 
 def start(args, data_dir: Path, db_url: str | None, port: int) -> subprocess.Popen:
     cmd = [sys.executable, "-c", "import sys; from idmatch.cli import main; sys.exit(main())", "serve",
-           "--port", str(port), "--workers", str(args.workers), "--data-dir", str(data_dir), "--log-level", "warning"]
+           "--port", str(port), "--workers", str(args.workers), "--data-dir", str(data_dir), "--log-level", "info"]
     if db_url:
         cmd += ["--database-url", db_url]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -59,6 +59,14 @@ def start(args, data_dir: Path, db_url: str | None, port: int) -> subprocess.Pop
             time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)
     raise SystemExit("server did not become ready; see " + str(data_dir / "server.log"))
+
+
+def _why(r: httpx.Response, step: str = "") -> str:
+    try:
+        code = r.json().get("code", "")
+    except ValueError:
+        code = ""
+    return f"{step + ':' if step else ''}{r.status_code}:{code}"
 
 
 class RssSampler(threading.Thread):
@@ -85,6 +93,7 @@ class RssSampler(threading.Thread):
 def run_load(name: str, n: int, concurrency: int, fn) -> dict:
     lat: list[float] = []
     errors = 0
+    error_kinds: dict[str, int] = {}
     lock = threading.Lock()
     it = iter(range(n))
     bar = tqdm(total=n, desc=name, unit="req")
@@ -101,12 +110,18 @@ def run_load(name: str, n: int, concurrency: int, fn) -> dict:
                 ok = False
                 try:
                     ok = fn(c, i)
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
+                    ok = type(exc).__name__
+                kind = None
+                if ok is not True:
+                    kind = ok if isinstance(ok, str) else "failed"
                     ok = False
                 dt = time.perf_counter() - t0
                 with lock:
                     lat.append(dt)
                     errors += 0 if ok else 1
+                    if kind:
+                        error_kinds[kind] = error_kinds.get(kind, 0) + 1
                     bar.update(1)
 
     t0 = time.perf_counter()
@@ -120,7 +135,8 @@ def run_load(name: str, n: int, concurrency: int, fn) -> dict:
     a = np.array(lat) * 1e3
     return {"scenario": name, "requests": n, "concurrency": concurrency, "wall_s": round(wall, 2),
             "throughput_per_s": round(n / wall, 2), "p50_ms": round(float(np.percentile(a, 50)), 1),
-            "p99_ms": round(float(np.percentile(a, 99)), 1), "mean_ms": round(float(a.mean()), 1), "errors": errors}
+            "p99_ms": round(float(np.percentile(a, 99)), 1), "mean_ms": round(float(a.mean()), 1), "errors": errors,
+            **({"error_kinds": error_kinds} if error_kinds else {})}
 
 
 def main() -> int:
@@ -171,7 +187,7 @@ def main() -> int:
         def verify(c: httpx.Client, i: int) -> bool:
             a, b = pairs[i % len(pairs)]
             r = c.post(base + "/v1/verify", headers=hdr, files={"id_image": ("a.jpg", a, "image/jpeg"), "live_image": ("b.jpg", b, "image/jpeg")})
-            return r.status_code == 200
+            return True if r.status_code == 200 else _why(r)
 
         def session(c: httpx.Client, i: int) -> bool:
             a, b = pairs[i % len(pairs)]
@@ -179,12 +195,15 @@ def main() -> int:
                 "document": {"type": "resident_id", "number": uuid.uuid4().hex[:18]},
                 "consent": {"text_version": "v1", "given_at": "2026-01-01T00:00:00Z", "channel": "store"}})
             if r.status_code != 201:
-                return False
+                return _why(r, "create")
             sid, nonce = r.json()["id"], r.json()["challenge"]["nonce"]
-            if c.put(f"{base}/v1/sessions/{sid}/portrait", headers=hdr, files={"image": ("a.jpg", a, "image/jpeg")}).status_code != 200:
-                return False
+            rp = c.put(f"{base}/v1/sessions/{sid}/portrait", headers=hdr, files={"image": ("a.jpg", a, "image/jpeg")})
+            if rp.status_code != 200:
+                return _why(rp, "portrait")
             r = c.post(f"{base}/v1/sessions/{sid}/live", headers=hdr, files=[("frames", ("b.jpg", b, "image/jpeg"))], data={"nonce": nonce})
-            return r.status_code == 200 and r.json()["decision"] in ("approved", "rejected", "review")
+            if r.status_code != 200:
+                return _why(r, "live")
+            return r.json()["decision"] in ("approved", "rejected", "review")
 
         run_load("warmup", 2 * args.workers * 2, args.concurrency, verify)
         if args.verify:
@@ -208,6 +227,8 @@ def main() -> int:
         c1 = next(r for r in results if r["scenario"] == "verify_c1")
         extra = {"direct_engine_verify_p50_ms": round(float(np.median(direct_ms)), 1),
                  "http_c1_over_direct_p50_ratio": round(c1["p50_ms"] / float(np.median(direct_ms)), 2)}
+    log_text = (data_dir / "server.log").read_text(errors="replace")
+    extra["worker_restarts"] = log_text.count("] died")
     report = {"backend": args.backend, **extra, "workers": args.workers, "cpus": os.cpu_count(),
               "load_avg_1m_at_end": round(os.getloadavg()[0], 2), "peak_rss_mib_per_process": rss, "results": results}
     print(json.dumps(report, indent=1))

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    keep_alive_s: int = 30               # idle keep-alive; above uvicorn's 5 s so busy clients do not race the close
+    worker_healthcheck_s: int = 60       # uvicorn kills a worker that misses a ping this long; its 5 s default
+                                         # killed CPU-starved workers mid-request in the load test
 
     # sessions and decisions (defaults; the admin can change the live policy through the API)
     session_ttl_s: int = 900

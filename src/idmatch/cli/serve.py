@@ -44,5 +44,6 @@ def run(args) -> int:
         mp.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(mp)
     uvicorn.run("idmatch.service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=args.log_level, timeout_graceful_shutdown=10)
+                log_level=args.log_level, timeout_graceful_shutdown=10, timeout_keep_alive=settings.keep_alive_s,
+                timeout_worker_healthcheck=settings.worker_healthcheck_s)
     return 0
