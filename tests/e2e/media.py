@@ -1,7 +1,9 @@
 """Test media made at test time from ``../shared/data/video``: fake-camera .y4m files and ID portraits.
 
-* camera: LivePortrait clip ``d12`` (a man with glasses, frontal, who turns to his left at ~1.6 s,
-  to his right at ~3.3 s, and faces the camera in between), its first 5 s, looped by Chromium;
+* camera: LivePortrait clip ``d12`` (a man with glasses, frontal, who turns to his left at 1.4-2.0 s,
+  to his right at 3.1-3.7 s, and faces the camera in between), its first 4 s played at half speed
+  (each frame twice) and looped by Chromium: a turn then lasts ~1 s, long enough for the terminal to
+  see it between two frame checks on a busy CI machine;
 * genuine ID portrait: a frame of the same clip at 5.5 s (outside the looped part), cropped like a
   chip photo; impostor portrait: another person (clip ``d9``), cropped the same way;
 * still-photo "camera": one frontal frame of ``d12`` repeated;
@@ -17,7 +19,8 @@ import numpy as np
 from .y4m import frame_at, read_clip, write_y4m
 
 CAMERA_CLIP = "video/liveportrait/d12.mp4"
-CAMERA_SPAN_S = (0.0, 5.0)
+CAMERA_SPAN_S = (0.0, 4.0)
+SLOWDOWN = 2
 PORTRAIT_AT_S = 5.5
 IMPOSTOR_CLIP = "video/liveportrait/d9.mp4"
 IMPOSTOR_AT_S = 1.0
@@ -56,12 +59,13 @@ def make_media(shared: Path, out: Path) -> dict[str, Path]:
     frames, fps = read_clip(shared / CAMERA_CLIP, *CAMERA_SPAN_S)
     paths = {"camera": out / "camera_d12.y4m", "still": out / "still_d12.y4m", "guidance": out / "guidance_d12.y4m",
              "portrait": out / "portrait_d12.jpg", "impostor": out / "portrait_d9.jpg"}
-    write_y4m(paths["camera"], frames, fps=int(round(fps)))
+    write_y4m(paths["camera"], [f for f in frames for _ in range(SLOWDOWN)], fps=int(round(fps)))
     still = frame_at(shared / CAMERA_CLIP, STILL_AT_S)
     write_y4m(paths["still"], [still] * 50, fps=25)
+    five, _ = read_clip(shared / CAMERA_CLIP, 0.0, 5.0)
     half = int(round(2.5 * fps))
-    dark = [(f.astype(np.float32) * 0.22).astype(np.uint8) for f in frames[:half]]
-    write_y4m(paths["guidance"], dark + [far_away(f) for f in frames[half:2 * half]], fps=int(round(fps)))
+    dark = [(f.astype(np.float32) * 0.22).astype(np.uint8) for f in five[:half]]
+    write_y4m(paths["guidance"], dark + [far_away(f) for f in five[half:2 * half]], fps=int(round(fps)))
     cv2.imwrite(str(paths["portrait"]), chip_crop(frame_at(shared / CAMERA_CLIP, PORTRAIT_AT_S)), [cv2.IMWRITE_JPEG_QUALITY, 92])
     cv2.imwrite(str(paths["impostor"]), chip_crop(frame_at(shared / IMPOSTOR_CLIP, IMPOSTOR_AT_S)), [cv2.IMWRITE_JPEG_QUALITY, 92])
     return paths

@@ -133,8 +133,10 @@ async function sendPortrait() {
   fd.append("image", state.portraitBlob, state.portraitBlob.name || "portrait.jpg");
   try {
     // PUT is idempotent on the server (the same image again returns the same state)
+    const issued = state.session.challenge;      // the challenge is fixed when the session is created
     state.session = await busy([$("#portrait-send"), $("#portrait-camera")], () =>
       api.put(`/v1/sessions/${state.session.id}/portrait`, fd));
+    state.session.challenge = issued;
     goto("live");
     startLive();
   } catch (e) {
