@@ -24,6 +24,9 @@ def fsvc(request, tmp_path_factory, engine, shared_data):
     images = {"adams": _photos(shared_data, "Gerry_Adams", 4), "sampras": _photos(shared_data, "Pete_Sampras", 2),
               "zakayev": _photos(shared_data, "Akhmed_Zakayev", 3)}
     s = make_svc(request.param, request, tmp_path_factory.mktemp(f"fraud-{request.param}"), engine, images)
+    from idmatch.fraud.routes import router
+
+    s.app.include_router(router)
     yield s
     s.client.close()
     s.store.close()
@@ -57,6 +60,13 @@ def test_sixth_registration_of_one_identity_is_rejected(fsvc):
     assert lines["code"] == "line_limit_reached" and lines["details"] == {"active_lines": 5, "limit": 5}
     # the same face under its own identity is never a duplicate of itself
     assert _reason(body, "duplicate_face")["code"] == "no_duplicate"
+    # the data subject may learn the count — and only the count; clerks may not ask
+    doc = {"document": {"type": "resident_id", "number": num}}
+    r = fsvc.client.post("/v1/subject-requests/lines", json=doc, headers=fsvc.h("admin"))
+    assert r.status_code == 200 and r.json() == {"active_lines": 5, "limit": 5}
+    assert fsvc.client.post("/v1/subject-requests/lines", json=doc, headers=fsvc.h("clerk")).status_code == 403
+    other = {"document": {"type": "resident_id", "number": new_number()}}
+    assert fsvc.client.post("/v1/subject-requests/lines", json=other, headers=fsvc.h("admin")).json()["active_lines"] == 0
 
 
 def test_same_face_under_another_identity_goes_to_review_with_the_reference_then_erasure_clears_it(fsvc):
