@@ -139,6 +139,17 @@ class SessionService:
                        consent_version=req.consent.text_version, consent_at=given, consent_channel=req.consent.channel,
                        challenge=challenge, api_key_id=p.key_id, channel_label=p.label, created_at=now, expires_at=expires)
         body = self.to_out(s, now)
+        try:
+            self._insert_session(s, p, challenge, given, expires, idem_key, digest, body)
+        except IntegrityError:
+            hit = self.idem_get(p, idem_key, digest)   # a concurrent retry with the same key won
+            if hit:
+                return hit
+            raise
+        return 201, body
+
+    def _insert_session(self, s: RegSession, p: Principal, challenge: dict, given, expires, idem_key, digest, body) -> None:
+        sid = s.id
         with self.store.session() as db, db.begin():
             db.add(s)
             db.flush()
@@ -148,7 +159,6 @@ class SessionService:
             self.store.audit(db, "consent_recorded", actor=p.key_id, session_id=sid,
                              payload={"text_version": s.consent_version, "given_at": iso(given), "channel": s.consent_channel})
             self.idem_put(db, p, idem_key, digest, 201, body)
-        return 201, body
 
     @staticmethod
     def _resolve_mode(requested: str, policy: Policy) -> str:
