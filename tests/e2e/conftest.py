@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "reports" / "screenshots"
 
 # The challenge the test server issues is seeded (test-only setting; production draws from the OS CSPRNG).
-CHALLENGE_SEED = os.environ.get("IDMATCH_E2E_CHALLENGE_SEED", "7")
+# Challenge.issue(rng=12) draws turn_left, turn_right, turn_left: the movements the camera clip makes.
+CHALLENGE_SEED = os.environ.get("IDMATCH_E2E_CHALLENGE_SEED", "12")
+CLIP_ACTIONS = {"turn_left", "turn_right"}
 
 CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]

@@ -45,7 +45,7 @@ def _multipart_frames(request) -> tuple[list[bytes], str]:
     return frames, nonce
 
 
-def _run_capture(page, server, media, challenge):
+def _run_capture(page, server, media, challenge, shots=None, shots_tag=""):
     """Drive the terminal through a challenge; return (frames sent, prompts shown, progress labels)."""
     def inject(route):
         resp = route.fetch()
@@ -73,6 +73,8 @@ def _run_capture(page, server, media, challenge):
         page.keyboard.press("Enter")                      # keyboard only
         expect(page.locator("#prompt")).to_have_text(PROMPTS[challenge.steps[0]], timeout=30_000)
         expect(page.locator("#prompt")).to_have_attribute("aria-live", "assertive")
+        if shots:
+            page.screenshot(path=shots / f"terminal-challenge-{shots_tag}-prompt.png")
     frames, nonce = _multipart_frames(req.value)
     expect(page.locator("#decision")).to_have_attribute("data-status", re.compile("."), timeout=90_000)
     seen = page.evaluate("window.__seen")
@@ -106,7 +108,7 @@ def test_moving_face_passes_the_challenge(live_server, launch, media, liveness_e
     ch = _challenge()
     page = new_page(launch(media["camera"]))
     t0 = time.monotonic()
-    frames, nonce, seen = _run_capture(page, live_server, media, ch)
+    frames, nonce, seen = _run_capture(page, live_server, media, ch, screenshots, "moving")
     capture_s = time.monotonic() - t0
     page.screenshot(path=screenshots / "terminal-challenge-decision.png", full_page=True)
     # the prompts came one at a time, in the challenge's order, with the progress counting up
@@ -126,7 +128,7 @@ def test_still_photo_fails_the_challenge(live_server, launch, media, liveness_en
     engine, passive = liveness_engine
     ch = _challenge()
     page = new_page(launch(media["still"]))
-    frames, _, seen = _run_capture(page, live_server, media, ch)
+    frames, _, seen = _run_capture(page, live_server, media, ch, screenshots, "still")
     page.screenshot(path=screenshots / "terminal-challenge-still.png", full_page=True)
     # the first movement never came: the page reminded the applicant, then sent what it had
     assert "The movement was not seen in time. Try again and follow the prompt." in seen["guidance"], seen["guidance"]

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import new_page
+from .conftest import CLIP_ACTIONS, new_page
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright for Python not installed").expect
 
@@ -36,6 +36,14 @@ def sign_in(page, server):
     expect(page.get_by_role("heading", name="Applicant and consent")).to_be_focused()
 
 
+def check_clip_can_follow(session):
+    ch = session["challenge"]
+    if ch["mode"] == "active":
+        assert set(ch["actions"]) <= CLIP_ACTIONS, (
+            f"the test server issued {ch['actions']}: the camera clip only turns left and right; the service must "
+            "seed its test challenges from IDMATCH_CHALLENGE_SEED (tests/e2e/conftest.py sets one that draws turns only)")
+
+
 def applicant(page, shots=None, prefix=""):
     page.get_by_label("Document type").select_option("resident_id")
     page.get_by_label("Document number").fill(f"E2E{next(_doc_numbers):06d}X")
@@ -46,6 +54,7 @@ def applicant(page, shots=None, prefix=""):
         page.get_by_role("button", name="Start registration").click()
     session = resp.value.json()
     expect(page.get_by_role("heading", name="ID portrait")).to_be_focused()
+    check_clip_can_follow(session)
     return session
 
 
@@ -115,6 +124,7 @@ def test_holder_is_approved(live_server, camera_browser, media, screenshots):
         expect(page.get_by_role("status").filter(has_text="network is slow")).to_be_visible()
         expect(page.get_by_role("button", name="Start registration")).to_be_disabled()   # no second submit
     session = resp.value.json()
+    check_clip_can_follow(session)
     page.unroute(re.compile(r"/v1/sessions$"))
     posts = track_live_posts(page)
     portrait(page, media["portrait"], screenshots, "terminal-")

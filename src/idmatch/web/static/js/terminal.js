@@ -309,6 +309,7 @@ async function runChallenge() {
   if (state.live) { submitLive(); return; }   // a capture is waiting for a retry: send it again, unchanged
   state.running = true;
   stopGuidance();
+  setGuidance("");
   $("#live-begin").disabled = true;
   const ch = (state.session && state.session.challenge) || { mode: "passive", actions: [] };
   const actions = (ch.mode === "active" ? ch.actions || [] : []).map(actionName);
