@@ -108,6 +108,7 @@ def main() -> None:
     cs = np.array([float(ctemp[a] @ ctemp[b]) if a in ctemp and b in ctemp else -np.inf for a, b in cpairs])
     cerr = (cs < thr).astype(np.float64)
     cpq = np.array([min(cq[a]["overall"], cq[b]["overall"]) for a, b in cpairs])
+    enrolled = np.isfinite(cs)
     c_curve = edc(cpq, cerr, fine)
     c_at = dict(zip([float(f) for f in DISCARDS], edc(cpq, cerr, DISCARDS)))
     c_rand = np.array([edc(rng.random(len(cpq)), cerr, fine) for _ in range(args.random_runs)])
@@ -130,6 +131,11 @@ def main() -> None:
             "fnmr_by_discard": {str(k): round(v, 5) for k, v in c_at.items()},
             "random_fnmr_by_discard": {str(f): round(float(c_rand[:, list(fine).index(f)].mean()), 5) for f in DISCARDS},
             "relative_drop_at_10pct": round(1 - c_at[0.10] / c_at[0.0], 4) if c_at[0.0] else None,
+            "failures_to_enrol": sorted(cfail),
+            # the same without the pairs of images where no face was found (quality 0, always errors)
+            "without_fte_pairs": {"n_genuine": int(enrolled.sum()), "n_errors": int(cerr[enrolled].sum()),
+                                  "fnmr_by_discard": {str(k): round(v, 5) for k, v in
+                                                      zip(DISCARDS, edc(cpq[enrolled], cerr[enrolled], DISCARDS))}},
         },
         "n_images": len(q),
     }

@@ -65,7 +65,6 @@ PORTRAIT = QualityProfile(
     max_yaw_deg=25.0,             # ID photos are frontal by rule (ISO/IEC 39794-5)
     max_pitch_deg=20.0,
     max_roll_deg=15.0,
-    min_sharpness=16.0,           # small chip photos are upsampled to the 112 crop
     max_blockiness=2.2,           # chip JPEG/JPEG2000 is compressed hard by design
     min_overall=35.0,
 )
