@@ -201,6 +201,25 @@ def test_still_photo_camera_fails_liveness(live_server, launch, media, screensho
     assert set(codes) & {"static_sequence", "challenge_not_followed", "spoof_suspected", "challenge_failed"}, codes
 
 
+def test_portrait_by_photographing_the_document(live_server, camera_browser, screenshots):
+    page = new_page(camera_browser)
+    sign_in(page, live_server)
+    session = applicant(page)
+    page.get_by_role("button", name="Photograph the document").click()
+    snap = page.get_by_role("button", name="Take photo")
+    expect(snap).to_be_focused()
+    expect(page.locator("#doc-video")).to_be_visible()
+    page.screenshot(path=screenshots / "terminal-2-portrait-camera.png", full_page=True)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("img", name="Portrait to be sent")).to_be_visible()
+    expect(page.get_by_role("button", name="Use this portrait")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Live capture")).to_be_visible()
+    r = urllib.request.Request(f"{live_server.url}/v1/sessions/{session['id']}",
+                               headers={"Authorization": f"Bearer {live_server.keys['clerk']}"})
+    assert json.load(urllib.request.urlopen(r, timeout=10))["status"] == "awaiting_live"
+
+
 def test_live_guidance_says_what_to_fix(live_server, launch, media, screenshots):
     page = new_page(launch(media["guidance"]))
     sign_in(page, live_server)
