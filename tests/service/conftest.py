@@ -95,10 +95,14 @@ def images(shared_data: Path) -> dict[str, bytes]:
             {"same_a": SAME_A, "same_b": SAME_B, "same_c": SAME_C, "imp_a": IMPOSTOR_A, "imp_b": IMPOSTOR_B}.items()}
 
 
-def make_svc(backend: str, request, tmp_path: Path, engine, images, *, advisory=("quality", "liveness"), **settings_kw) -> Svc:
-    """``advisory``: quality and liveness verdicts are recorded but do not decide, so the flow tests
-    (about matching, state and storage) do not depend on how those models judge LFW press photos;
-    test_liveness_stage.py covers liveness enforcement itself."""
+ADVISORY = ("quality", "liveness", "duplicate_face")
+
+
+def make_svc(backend: str, request, tmp_path: Path, engine, images, *, advisory=ADVISORY, **settings_kw) -> Svc:
+    """``advisory``: quality, liveness and duplicate-face verdicts are recorded but do not decide, so the
+    flow tests (about matching, state and storage) do not depend on how those models judge LFW press
+    photos, nor on the same test faces being registered again under new numbers; liveness
+    enforcement is covered by test_active_challenge_mode, fraud rules by tests/test_fraud_service.py."""
     from fastapi.testclient import TestClient
 
     from idmatch.service.app import create_app

@@ -8,7 +8,7 @@ import pytest
 
 from idmatch.store.models import AuditEvent, LineActivation, RegSession, Template
 
-from .conftest import new_number
+from .conftest import ADVISORY, new_number
 
 
 def test_happy_path_approved_with_reasons(svc):
@@ -230,7 +230,7 @@ def test_active_challenge_mode(svc):
     admin = svc.h("admin")
     r = svc.create(liveness_mode="active")                              # default policy: passive only
     assert r.status_code == 422 and r.json()["code"] == "liveness_mode_not_allowed"
-    assert svc.client.put("/v1/policy", json={"liveness_mode": "either", "advisory_stages": ["quality"]}, headers=admin).status_code == 200
+    assert svc.client.put("/v1/policy", json={"liveness_mode": "either", "advisory_stages": ["quality", "duplicate_face"]}, headers=admin).status_code == 200
     try:
         assert svc.create().json()["challenge"]["mode"] == "active"     # auto → active when available
         s = svc.create(liveness_mode="active").json()
@@ -244,4 +244,4 @@ def test_active_challenge_mode(svc):
         assert body["decision"] == "rejected" and live["outcome"] == "fail" and "too_few_frames" in live["details"]["codes"]
         assert next(x for x in body["reasons"] if x["stage"] == "match")["code"] == "face_match"
     finally:
-        svc.client.put("/v1/policy", json={"liveness_mode": "passive", "advisory_stages": ["quality", "liveness"]}, headers=admin)
+        svc.client.put("/v1/policy", json={"liveness_mode": "passive", "advisory_stages": list(ADVISORY)}, headers=admin)

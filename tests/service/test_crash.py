@@ -65,7 +65,7 @@ def test_kill_9_under_load_loses_no_acknowledged_decision(backend, request, tmp_
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url_for(backend, request))
     store, _ = bootstrap(settings)
     clerk = store.create_key("clerk", "crash test").secret
-    store.save_policy_overrides({"advisory_stages": ["quality", "liveness"]}, {}, actor="test")
+    store.save_policy_overrides({"advisory_stages": ["quality", "liveness", "duplicate_face"]}, {}, actor="test")
     store.close()
 
     port = free_port()
