@@ -34,7 +34,9 @@ def run(args) -> int:
     for m in report.measures:
         if m.assessed:
             mark = {True: "ok ", False: "BAD", None: "   "}[m.passed]
-            thr = "" if m.threshold is None else f" (threshold {m.threshold:g})"
+            rng = m.detail.get("range")
+            thr = f" (threshold {m.threshold:g})" if m.threshold is not None else (
+                f" (range {rng[0]:g}-{rng[1]:g})" if rng and None not in rng else "")
             print(f"  {mark} {m.name:24s} {m.raw:10.3f} {m.unit:11s} component {m.component:3d}{thr}")
         else:
             print(f"  n/a {m.name:24s} not assessed: {m.reason}")

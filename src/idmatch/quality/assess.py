@@ -113,6 +113,7 @@ def assess(engine_or_analysis: FaceEngine | FaceAnalysis, image=None, profile: s
             ctx = _context_from_image(engine_or_analysis, image)
     else:
         raise TypeError("assess() takes a FaceEngine (with an image) or a FaceAnalysis")
+    ctx.profile = prof
     t1 = time.perf_counter()
     measures = list(measures) if measures is not None else default_measures()
     results = [m.evaluate(ctx, prof) for m in measures]

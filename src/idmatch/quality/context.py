@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ..models import DetectedFace, Detector
+from .config import QualityProfile
 from .pose import HeadPose, estimate_head_pose
 
 CROP = 112
@@ -45,6 +46,7 @@ class FaceContext:
     aligned: np.ndarray | None = None       # 112x112 BGR
     detection_pass: str = "none"
     detector: Detector | None = None        # used by the orientation check only
+    profile: "QualityProfile | None" = None  # set by assess() for measures that need settings
 
     @property
     def has_face(self) -> bool:

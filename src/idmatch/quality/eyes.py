@@ -11,9 +11,11 @@ detected reliably (the predictor still places an eye outline on the lenses).
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,13 +34,20 @@ class EyeBackendMissing(RuntimeError):
 
 @lru_cache(maxsize=1)
 def _predictor():
+    hint = "eye-state backend not installed: pip install 'idmatch[quality]' (dlib-bin, face_recognition_models)"
     try:
         import dlib
-        import face_recognition_models as frm
     except ImportError as exc:
-        raise EyeBackendMissing("eye-state backend not installed: pip install 'idmatch[quality]' "
-                                "(dlib-bin, face_recognition_models)") from exc
-    return dlib, dlib.shape_predictor(frm.pose_predictor_model_location())
+        raise EyeBackendMissing(hint) from exc
+    # locate the weights without importing face_recognition_models (it needs pkg_resources,
+    # which recent setuptools no longer ships)
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise EyeBackendMissing(hint)
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
+    if not path.is_file():
+        raise EyeBackendMissing(f"{hint}: {path.name} missing")
+    return dlib, dlib.shape_predictor(str(path))
 
 
 def backend_available() -> bool:

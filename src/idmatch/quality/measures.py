@@ -78,12 +78,9 @@ class InsideFrame(Measure):
 
     name, unit, code = "face_inside_frame", "share", "face_cut_off"
 
-    def __init__(self, margin: float | None = None):
-        self.margin = margin
-
     def compute(self, ctx):
         x, y, w, h = ctx.face.box
-        m = self._margin
+        m = ctx.profile.frame_margin if ctx.profile is not None else 0.15
         gx0, gy0, gx1, gy1 = x - m * w, y - m * h, x + (1 + m) * w, y + (1 + m) * h
         H, W = ctx.image.shape[:2]
         ix = max(0.0, min(gx1, W) - max(gx0, 0.0))
@@ -92,10 +89,6 @@ class InsideFrame(Measure):
         pts = ctx.face.landmarks
         lm_inside = bool(np.all((pts[:, 0] >= 0) & (pts[:, 0] < W) & (pts[:, 1] >= 0) & (pts[:, 1] < H)))
         return (share if lm_inside else 0.0), {"landmarks_inside": lm_inside, "margin": m}
-
-    def evaluate(self, ctx, profile):
-        self._margin = profile.frame_margin if self.margin is None else self.margin
-        return super().evaluate(ctx, profile)
 
     def component(self, raw):
         return ramp(raw, 0.6, 1.0)
@@ -171,8 +164,13 @@ class Orientation(Measure):
         cx, cy = x + w / 2, y + h / 2
         x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
         s = int(round(side))
-        pad = cv2.copyMakeBorder(ctx.image, s, s, s, s, cv2.BORDER_CONSTANT, value=(127, 127, 127))
-        crop = pad[y0 + s:y0 + 2 * s, x0 + s:x0 + 2 * s]
+        H, W = ctx.image.shape[:2]
+        cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + s), min(H, y0 + s)
+        if cx1 - cx0 < 8 or cy1 - cy0 < 8:
+            raise NotAssessable("face region outside the image")
+        # pad only the crop (never the whole, possibly 40-megapixel, image) to a square
+        crop = cv2.copyMakeBorder(ctx.image[cy0:cy1, cx0:cx1], cy0 - y0, y0 + s - cy1, cx0 - x0, x0 + s - cx1,
+                                  cv2.BORDER_CONSTANT, value=(127, 127, 127))
         crop = cv2.resize(crop, (self.WORK, self.WORK), interpolation=cv2.INTER_AREA)
         scores = {}
         for k, rot in ((0, None), (90, cv2.ROTATE_90_CLOCKWISE), (180, cv2.ROTATE_180), (270, cv2.ROTATE_90_COUNTERCLOCKWISE)):
