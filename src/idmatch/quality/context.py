@@ -62,5 +62,21 @@ class FaceContext:
         return cv2.cvtColor(self.aligned, cv2.COLOR_BGR2LAB).astype(np.float32)
 
     @cached_property
+    def landmarks68(self) -> np.ndarray | None:
+        """dlib's 68 landmarks (image pixels), or None when the backend is missing; the reason is
+        then in :attr:`landmarks68_error`."""
+        from .eyes import EyeBackendMissing, dense_landmarks
+
+        try:
+            return dense_landmarks(self.image, self.face)
+        except EyeBackendMissing as exc:
+            self.landmarks68_error = str(exc)
+            return None
+
+    landmarks68_error: str = ""
+
+    @cached_property
     def pose(self) -> HeadPose | None:
-        return estimate_head_pose(self.face.landmarks) if self.face is not None else None
+        if self.face is None:
+            return None
+        return estimate_head_pose(self.face.landmarks)

@@ -65,8 +65,10 @@ def _ear(eye: np.ndarray) -> float:
     return float((a + b) / (2.0 * c)) if c > 1e-6 else 0.0
 
 
-def eye_aspect_ratios(image_bgr: np.ndarray, face: DetectedFace) -> tuple[float, float]:
-    """(EAR of the image-left eye, EAR of the image-right eye). Raises EyeBackendMissing."""
+def dense_landmarks(image_bgr: np.ndarray, face: DetectedFace) -> np.ndarray:
+    """dlib's 68 landmarks of ``face`` as a (68, 2) array in image pixels. Raises EyeBackendMissing.
+
+    The predictor runs on a crop scaled so the face box is ``WORK_FACE_HEIGHT`` px tall."""
     dlib, predictor = _predictor()
     x, y, w, h = face.box
     m = 0.25
@@ -79,5 +81,10 @@ def eye_aspect_ratios(image_bgr: np.ndarray, face: DetectedFace) -> tuple[float,
     rect = dlib.rectangle(int((x - x0) * s), int((y - y0) * s), int((x - x0 + w) * s), int((y - y0 + h) * s))
     with _lock:  # dlib predictors are not documented as thread-safe
         shape = predictor(rgb, rect)
-    pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(36, 48)], dtype=np.float64)
-    return _ear(pts[:6]), _ear(pts[6:])
+    pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(68)], dtype=np.float64)
+    return pts / s + np.array([x0, y0], dtype=np.float64)
+
+
+def eye_aspect_ratios(pts68: np.ndarray) -> tuple[float, float]:
+    """(EAR of the image-left eye, EAR of the image-right eye) from the 68 landmarks."""
+    return _ear(pts68[36:42]), _ear(pts68[42:48])

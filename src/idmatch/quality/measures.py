@@ -13,7 +13,7 @@ import numpy as np
 from .base import Measure, MeasureResult, NotAssessable, ramp
 from .config import QualityProfile
 from .context import EYE_BOXES, FACE_MASK, LEFT_HALF, LOWER_FACE, RIGHT_HALF, UPPER_FACE, FaceContext
-from .eyes import EyeBackendMissing, eye_aspect_ratios
+from .eyes import eye_aspect_ratios
 
 
 # -- geometry -----------------------------------------------------------------------------------
@@ -322,10 +322,10 @@ class EyesOpen(Measure):
     name, unit, code = "eyes_open", "ear", "eyes_not_visible"
 
     def compute(self, ctx):
-        try:
-            a, b = eye_aspect_ratios(ctx.image, ctx.face)
-        except EyeBackendMissing as exc:
-            raise NotAssessable(str(exc)) from None
+        pts = ctx.landmarks68
+        if pts is None:
+            raise NotAssessable(ctx.landmarks68_error or "68-point landmarks unavailable")
+        a, b = eye_aspect_ratios(pts)
         return min(a, b), {"ear_image_left": round(a, 3), "ear_image_right": round(b, 3)}
 
     def component(self, raw):
