@@ -33,6 +33,15 @@ def postgres_url(tmp_path_factory):
         yield url
         return
     pgserver = pytest.importorskip("pgserver", reason="pgserver wheel not installed (pip install idmatch[dev])")
-    srv = pgserver.get_server(str(tmp_path_factory.mktemp("pgdata")), cleanup_mode="stop")
-    yield "postgresql+psycopg://" + srv.get_uri().split("://", 1)[1]
-    srv.cleanup()  # stop it here: at interpreter exit pytest has already locked the temp dir away from the postgres user
+    # Not under tmp_path_factory: every pytest start chmods /tmp/pytest-of-<user> back to 0700, which locks
+    # the postgres user out of its own data dir when another test run starts (seen on the shared machine).
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="idmatch-pg-"))
+    srv = pgserver.get_server(str(base / "pgdata"), cleanup_mode="stop")
+    try:
+        yield "postgresql+psycopg://" + srv.get_uri().split("://", 1)[1]
+    finally:
+        srv.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
