@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -40,8 +40,9 @@ class Settings(BaseSettings):
     fmr: float = 1e-4
     calibration_file: Path | None = Field(None, description="calibration JSON from `idmatch calibrate`; default: shipped")
     review_margin: float = 0.05          # scores within this below the threshold go to review
-    liveness_threshold: float = 0.5
+    liveness_threshold: float | None = None  # None: the liveness model's own threshold
     require_liveness: bool = False       # reject/review when no liveness result is available
+    liveness_mode: Literal["passive", "active", "either"] = "passive"
     max_lines_per_identity: int = 5      # lines already active for one ID before review
     retain_images: bool = False          # keep raw images (encrypted) for disputes
     image_retention_days: int = 30

@@ -30,7 +30,20 @@ class Reason:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return _plain(asdict(self))
+
+
+def _plain(v):
+    """JSON-safe copy: numpy scalars/arrays from plug-in stages become Python numbers/lists."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
 
 
 @dataclass

@@ -27,9 +27,10 @@ class Policy(BaseModel):
 
     @classmethod
     def defaults(cls, s: Settings) -> "Policy":
-        return cls(fmr=s.fmr, review_margin=s.review_margin, liveness_threshold=None, require_liveness=s.require_liveness,
+        return cls(fmr=s.fmr, review_margin=s.review_margin, liveness_threshold=s.liveness_threshold, require_liveness=s.require_liveness,
                    max_lines_per_identity=s.max_lines_per_identity, retain_images=s.retain_images,
-                   image_retention_days=s.image_retention_days, session_ttl_s=s.session_ttl_s)
+                   image_retention_days=s.image_retention_days, session_ttl_s=s.session_ttl_s,
+                   liveness_mode=s.liveness_mode)
 
 
 class PolicyUpdate(BaseModel):
