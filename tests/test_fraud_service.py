@@ -23,10 +23,9 @@ def fsvc(request, tmp_path_factory, engine, shared_data):
     mp.setattr(plugins, "fraud_stages", lambda store: make_service_stages(store, line_outcome="fail"))
     images = {"adams": _photos(shared_data, "Gerry_Adams", 4), "sampras": _photos(shared_data, "Pete_Sampras", 2),
               "zakayev": _photos(shared_data, "Akhmed_Zakayev", 3)}
-    s = make_svc(request.param, request, tmp_path_factory.mktemp(f"fraud-{request.param}"), engine, images)
-    from idmatch.fraud.routes import router
-
-    s.app.include_router(router)
+    # quality and liveness advisory as in the service tests; duplicate_face and lines decide
+    s = make_svc(request.param, request, tmp_path_factory.mktemp(f"fraud-{request.param}"), engine, images,
+                 advisory=("quality", "liveness"))
     yield s
     s.client.close()
     s.store.close()
@@ -77,10 +76,15 @@ def test_same_face_under_another_identity_goes_to_review_with_the_reference_then
     # a different photo pair of the same man, claiming a different document
     _, r2 = fsvc.register(a[2], [a[3]], number=new_number())
     body = r2.json()
-    assert body["decision"] == "review"
+    assert body["decision"] == "review", body["reasons"]
     dup = _reason(body, "duplicate_face")
     assert dup["code"] == "duplicate_face" and [h["ref"] for h in dup["details"]["hits"]] == [s1["id"]]
     assert set(dup["details"]["hits"][0]) == {"ref", "score"}           # a reference and a score, nothing else
+    # a restarted service finds the enrolment again (rebuilt from the encrypted templates, or pgvector's table)
+    from idmatch.fraud.service_stages import make_service_stages
+
+    restarted = make_service_stages(fsvc.store)[1]
+    assert s1["id"] in restarted.index
     # a different person is approved
     sp = fsvc.images["sampras"]
     _, r3 = fsvc.register(sp[0], [sp[1]], number=new_number())

@@ -11,6 +11,10 @@ from .lines import (
     LineStore, MemoryLineStore, activate_line, check_lines,
 )
 from .select import EXACT_MAX, choose_backend, make_index
+from .service_stages import make_service_stages
+
+#: the service's plugin hook (idmatch.service.plugins.fraud_stages): replaces its built-in lines stage
+service_stages = make_service_stages
 from .threshold import (
     DEFAULT_FPIR, DEFAULT_GALLERY_SIZE, DedupThreshold, dedup_threshold, fmr_for_fpir, fpir_at, fused_dedup_threshold,
 )
@@ -21,5 +25,5 @@ __all__ = [
     "LineCheck", "LineConflictError", "LineLimitError", "LineNotFoundError", "LinePolicy", "LineStore",
     "MemoryLineStore", "USearchIndex", "activate_line", "check_duplicate", "check_lines", "choose_backend",
     "dedup_policy", "dedup_threshold", "enrolment_template", "fmr_for_fpir", "fpir_at", "fused_dedup_threshold",
-    "load_index", "make_index", "open_or_rebuild",
+    "load_index", "make_index", "make_service_stages", "open_or_rebuild", "service_stages",
 ]
