@@ -7,7 +7,7 @@ portrait: the chip photo, which may be as small as 102x126, or a photo/scan of t
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 from ..errors import ConfigError
 
