@@ -1,0 +1,138 @@
+"""Active challenge on real head-movement videos (LivePortrait driving clips, 5 frames/s).
+
+What the clips do was read off with idmatch's own pose estimator (docs/liveness.md lists the
+yaw traces): d12 turns to the subject's left (~1.6 s), right (~3.4 s) and left again (~6.7 s);
+d3 turns right (~0.8 s), then left (~5.2 s). Neither nods beyond ~8°.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from idmatch.liveness import (Challenge, ChallengeError, analyze_frames, challenge_entropy_bits, check_challenge,
+                              count_sequences, identity_threshold, judge)
+from idmatch.liveness.video import sample_frames
+
+FPS = 5.0
+
+
+@pytest.fixture(scope="module")
+def clips(shared_data):
+    base = shared_data / "video" / "liveportrait"
+    return {name: sample_frames(base / f"{name}.mp4", FPS)[0] for name in ("d12", "d3")}
+
+
+@pytest.fixture(scope="module")
+def analyzed(engine, clips):
+    return {name: analyze_frames(engine, frames) for name, frames in clips.items()}
+
+
+@pytest.fixture(scope="module")
+def id_thr(engine):
+    return identity_threshold(engine, __import__("idmatch.liveness", fromlist=["ChallengeConfig"]).ChallengeConfig())
+
+
+def challenge(steps, ttl_s=60.0, now=None):
+    now = time.time() if now is None else now
+    return Challenge(nonce="test", steps=list(steps), issued_at=now, expires_at=now + ttl_s)
+
+
+def yaw_trace(a):
+    return [(r.index / FPS, r.pose.yaw) for r in a.reports if r.pose is not None]
+
+
+def test_pose_estimator_reads_the_clip_movements(analyzed):
+    trace = yaw_trace(analyzed["d12"])
+    assert len(trace) == len(analyzed["d12"].reports)  # one face in every frame
+    left = [t for t, y in trace if y >= 15]
+    right = [t for t, y in trace if y <= -15]
+    assert left and right
+    assert min(left) < min(right) < max(left)  # left, then right, then left again
+    d3 = yaw_trace(analyzed["d3"])
+    assert min(t for t, y in d3 if y <= -15) < min(t for t, y in d3 if y >= 15)  # right, then left
+
+
+@pytest.mark.parametrize("clip,steps", [("d12", ["turn_left", "turn_right", "turn_left"]),
+                                        ("d12", ["turn_left", "turn_right"]),
+                                        ("d3", ["turn_right", "turn_left"])])
+def test_challenge_the_clip_follows_passes(analyzed, id_thr, clip, steps):
+    res = judge(challenge(steps), analyzed[clip], id_thr)
+    assert res.passed, res.to_dict(per_frame=False)
+    assert res.reasons == []
+    done = res.step_frames
+    assert all(i is not None for i in done) and done == sorted(done)
+    best = analyzed[clip].reports[res.best_frame_index]
+    assert abs(best.pose.yaw) <= 10  # the capture to match is frontal
+    assert res.best_frame is analyzed[clip].images[res.best_frame_index]
+
+
+@pytest.mark.parametrize("clip,steps", [("d12", ["turn_right", "turn_left"]),   # wrong order
+                                        ("d12", ["look_up", "turn_left"]),
+                                        ("d12", ["turn_left", "look_down"]),
+                                        ("d12", ["move_closer"]),
+                                        ("d3", ["turn_left", "turn_right"])])
+def test_challenge_the_clip_does_not_follow_fails(analyzed, id_thr, clip, steps):
+    res = judge(challenge(steps), analyzed[clip], id_thr)
+    assert not res.passed
+    assert res.reasons == ["challenge_not_followed"], res.to_dict(per_frame=False)
+
+
+def test_still_frame_repeated_is_static(engine, clips):
+    frames = [clips["d12"][0]] * 12
+    res = check_challenge(engine, challenge(["turn_left", "turn_right"]), frames)
+    assert not res.passed
+    assert "static_sequence" in res.reasons and "challenge_not_followed" in res.reasons
+
+
+def test_face_swap_mid_sequence_changes_identity(engine, clips, id_thr):
+    # the first person starts the challenge, another person (d3) finishes it
+    frames = clips["d12"][:8] + clips["d3"][:30]
+    a = analyze_frames(engine, frames, use_passive=False)
+    res = judge(challenge(["turn_right", "turn_left"]), a, id_thr)
+    assert not res.passed
+    assert "identity_changed" in res.reasons
+    sims = [r.similarity for r in a.reports if r.similarity is not None]
+    ref_is_first = a.reference < 8
+    first, second = np.array(sims[:8]), np.array(sims[8:])
+    low = second if ref_is_first else first
+    assert low.max() < id_thr  # every frame of the other person is below the identity threshold
+
+
+def test_expired_challenge_fails_before_any_work(engine):
+    ch = challenge(["turn_left"], ttl_s=30, now=1000.0)
+    res = check_challenge(engine, ch, [b"not an image"] * 3, now=1031.0)
+    assert not res.passed and res.reasons == ["challenge_expired"]
+
+
+def test_frames_captured_after_deadline_expire(analyzed, id_thr):
+    ch = challenge(["turn_left", "turn_right"], ttl_s=10, now=1000.0)
+    stamps = [1000.0 + i / FPS for i in range(len(analyzed["d12"].reports))]  # 7.4 s of video: in time
+    assert judge(ch, analyzed["d12"], id_thr, now=1009.0, timestamps=stamps).passed
+    late = [t + 5.0 for t in stamps]
+    assert judge(ch, analyzed["d12"], id_thr, now=1009.0, timestamps=late).reasons == ["challenge_expired"]
+
+
+def test_two_faces_in_a_frame(engine, clips):
+    both = np.hstack([clips["d12"][0], clips["d3"][0][: clips["d12"][0].shape[0], :]])
+    frames = clips["d12"][:5] + [both] + clips["d12"][5:12]
+    res = check_challenge(engine, challenge(["turn_left"]), frames, use_passive=False)
+    assert "multiple_faces" in res.reasons and not res.passed
+
+
+def test_issue_is_seedable_uniform_and_round_trips():
+    a, b = Challenge.issue(rng=7, now=0.0), Challenge.issue(rng=7, now=0.0)
+    assert a.steps == b.steps and a.nonce == b.nonce and a.expires_at == 60.0
+    assert Challenge.issue().nonce != Challenge.issue().nonce  # production: CSPRNG nonces
+    assert count_sequences(3) == 76 and abs(challenge_entropy_bits(3) - np.log2(76)) < 1e-9
+    seen = {tuple(Challenge.issue(rng=i).steps) for i in range(3000)}
+    assert len(seen) == 76  # every sequence reachable
+    for s in seen:
+        assert all(x != y for x, y in zip(s, s[1:])) and s.count("move_closer") <= 1
+    c = Challenge.issue(rng=1, length=4, ttl_s=30, now=5.0)
+    assert Challenge.from_dict(c.to_dict()) == c
+    with pytest.raises(ChallengeError):
+        Challenge.from_dict({"nonce": "x", "steps": ["jump"], "expires_at": 1})
+    with pytest.raises(ChallengeError):
+        Challenge.issue(length=0)
