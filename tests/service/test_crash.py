@@ -4,6 +4,7 @@ chain verifies, and the restarted server serves again (SQLite and PostgreSQL).""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -60,16 +61,17 @@ def register(client: httpx.Client, portrait: bytes, live: bytes) -> tuple[str, h
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_kill_9_under_load_loses_no_acknowledged_decision(backend, request, tmp_path, images):
     from idmatch.settings import Settings
-    from idmatch.store.store import Store, bootstrap
+    from idmatch.store.store import Store
 
+    # zero setup: the first `idmatch serve` on an empty data dir creates it and prints an admin key once
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url_for(backend, request))
-    store, _ = bootstrap(settings)
-    clerk = store.create_key("clerk", "crash test").secret
-    store.save_policy_overrides({"advisory_stages": ["quality", "liveness", "duplicate_face"]}, {}, actor="test")
-    store.close()
-
     port = free_port()
-    proc = start_server(settings, port, tmp_path / "server.log")
+    log = tmp_path / "server.log"
+    proc = start_server(settings, port, log)
+    admin = re.search(r"^\s+(idm_\S+)$", log.read_text(), re.M).group(1)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {admin}"}, timeout=30) as c:
+        clerk = c.post("/v1/keys", json={"role": "clerk", "label": "crash test"}).json()["key"]
+        assert c.put("/v1/policy", json={"advisory_stages": ["quality", "liveness", "duplicate_face"]}).status_code == 200
     acked: dict[str, str] = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -119,7 +121,8 @@ def test_kill_9_under_load_loses_no_acknowledged_decision(backend, request, tmp_
     assert rep.ok, rep.problems
     store.close()
 
-    proc = start_server(settings, port, tmp_path / "server.log")   # restarts cleanly on the crashed data
+    proc = start_server(settings, port, log)   # restarts cleanly on the crashed data ...
+    assert log.read_text().count("First run: created an admin API key") == 1   # ... without a new admin key
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {clerk}"}, timeout=30) as c:
             sid, r = register(c, images["same_a"], images["same_b"])
