@@ -16,7 +16,7 @@ from ..settings import Settings
 from . import audit
 from .crypto import Crypto
 from .db import make_engine, make_sessionmaker, migrate
-from .keys import KeySet, load_or_create
+from .keys import load_or_create
 from .models import ApiKey, IdempotencyRecord, LineActivation, PolicyRow, RegSession, StoredImage, Template, utcnow
 
 log = logging.getLogger(__name__)
