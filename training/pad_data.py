@@ -102,7 +102,8 @@ def build_samples() -> list[Sample]:
             half = identity_half(pop, ident)
             out.append(Sample(key=path, path=path, label="live", attack_type="", source=pop,
                               subject=f"{pop}:{ident}", split=half))
-            kind = "print" if zlib.crc32(path.encode()) % 2 == 0 else "replay_screen"
+            # own hash for the kind: the subsampling below uses crc32(path) and must not pick one kind only
+            kind = "print" if zlib.crc32(f"attack:{path}".encode()) % 2 == 0 else "replay_screen"
             out.append(Sample(key=f"{path}#synth={kind}", path=path, label="spoof", attack_type=kind,
                               source=f"synth_{pop}", subject=f"{pop}:{ident}", split=half, synth=kind))
     return out

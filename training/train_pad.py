@@ -59,6 +59,11 @@ def main(argv=None) -> int:
     thr = PM.choose_threshold(oof, y == 1, is_photo)
     mean, std, wts, b = PM.fit_logreg(Xp, y, w, args.l2)
     t_fit = time.time() - t0
+    # shift the bias so the operating point sits at score 0.5: callers and review margins then see
+    # one scale (score >= 0.5 = live at the shipped threshold) whatever the retrained model's raw one
+    raw_thr = thr
+    b = b - float(np.log(thr / (1.0 - thr)))
+    thr = 0.5
     manifest_sha = hashlib.sha256(Path(args.manifest).read_bytes()).hexdigest()
     counts = Counter(f"{s}|{'live' if l else 'spoof'}" for s, l in zip(S, y))
     model = PadModel(
@@ -67,14 +72,16 @@ def main(argv=None) -> int:
         meta={"features": f"uniform LBP (8 neighbours, radii {list(F.RADII)}) of H,S,V,Y,Cr,Cb on a "
                           f"{F.CROP_SIZE}px crop of the face box + {F.CROP_MARGIN} margin; sqrt; standardised",
               "classifier": f"L2 logistic regression (l2={args.l2}), (source,label) groups equally weighted",
-              "threshold_rule": "out-of-fold (5-fold by subject) BPCER <= 1% on verification photos and <= 5% on PAD bona fide",
+              "threshold_rule": "out-of-fold (5-fold by subject) BPCER <= 1% on verification photos and <= 5% on PAD bona fide; "
+                                "bias shifted so that threshold is 0.5",
+              "raw_probability_threshold": raw_thr,
               "seed": pad_data.SEED, "train_samples": int(pool.sum()), "train_counts": dict(sorted(counts.items())),
               "manifest": "training/pad_manifest.csv.gz", "manifest_sha256": manifest_sha,
               "train_seconds": round(t_fit, 1), "feature_seconds_incl_cache": round(t_feat, 1),
               "python": platform.python_version(), "numpy": np.__version__,
               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     model.save(args.out)
-    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1024:.0f} KiB): threshold {thr:.5f}, "
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1024:.0f} KiB): threshold {thr:.5f} (raw {raw_thr:.5f}), "
           f"{int(pool.sum())} training samples, fit+CV {t_fit:.1f}s")
     print(json.dumps(model.meta["train_counts"], indent=1))
     return 0

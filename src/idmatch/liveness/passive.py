@@ -2,8 +2,9 @@
 
 The shipped model (``idmatch/data/liveness_pad.json``) is a logistic regression over colour-LBP
 features of the face crop (see :mod:`.features`), trained by ``training/train_pad.py``. Its score
-is the probability that the face is live (bona fide); the shipped threshold was chosen so that
-bona fide photos are rarely rejected (see docs/liveness.md for the measured APCER/BPCER).
+is in (0, 1), higher = more likely live; the model's bias is shifted so that the shipped
+operating point -- chosen so that bona fide photos are rarely rejected -- is exactly 0.5
+(see docs/liveness.md for the measured APCER/BPCER).
 Inference is numpy + OpenCV only.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ MODEL_FILE = "liveness_pad.json"
 
 @dataclass
 class LivenessResult:
-    score: float          # probability-like, 1 = live
+    score: float          # (0, 1), higher = live; the shipped threshold is 0.5
     threshold: float
     is_live: bool
     model: str
