@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,8 +98,9 @@ def live_server(tmp_path_factory, chromium_path) -> LiveServer:
     env.pop("IDMATCH_DATABASE_URL", None)
     env.pop("IDMATCH_CONFIG", None)
     log = data_dir / "server.log"
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "idmatch.service.app:app_from_env", "--factory",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+    # the real app, with its challenges seeded (tests/e2e/seeded_app.py; production stays random)
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent), "seeded_app:app",
+                             "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                             env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=str(data_dir))
     srv = LiveServer(f"http://127.0.0.1:{port}", data_dir, keys, proc, log)
     deadline = time.monotonic() + 90
@@ -115,6 +117,7 @@ def live_server(tmp_path_factory, chromium_path) -> LiveServer:
             proc.kill()
             pytest.fail(f"the idmatch server did not start in 90 s:\n{srv.log_tail()}")
         time.sleep(0.3)
+    _allow_active_challenges(srv)
     yield srv
     proc.terminate()
     try:
@@ -122,6 +125,21 @@ def live_server(tmp_path_factory, chromium_path) -> LiveServer:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+
+
+def _allow_active_challenges(srv: LiveServer) -> None:
+    """Policy ``liveness_mode: either``: the terminal (which asks for ``auto``) gets the active
+    challenge whenever the liveness module provides one; API callers may still ask for passive.
+    Older service builds without that policy field stay passive (the still-photo test then skips)."""
+    import json
+
+    req = urllib.request.Request(srv.url + "/v1/policy", method="PUT", data=json.dumps({"liveness_mode": "either"}).encode(),
+                                 headers={"Authorization": f"Bearer {srv.keys['admin']}", "Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(req, timeout=10).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code != 422:
+            raise
 
 
 @pytest.fixture(scope="session")

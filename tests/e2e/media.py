@@ -1,9 +1,10 @@
 """Test media made at test time from ``../shared/data/video``: fake-camera .y4m files and ID portraits.
 
-* camera: LivePortrait clip ``d12`` (a man with glasses, frontal, who turns to his left at 1.4-2.0 s,
-  to his right at 3.1-3.7 s, and faces the camera in between), its first 4 s played at half speed
-  (each frame twice) and looped by Chromium: a turn then lasts ~1 s, long enough for the terminal to
-  see it between two frame checks on a busy CI machine;
+* camera: LivePortrait clip ``d12`` (a man with glasses who mostly faces the camera, turns to his
+  right at 3.1-3.7 s and well to his left at 6.5-6.9 s). The camera plays its frontal parts at half
+  speed and the two turns at a third of the speed, in the order frontal, left, frontal, right,
+  frontal (11 s, looped by Chromium): a turn then lasts over a second, long enough for the terminal
+  to see it between two frame checks on a busy CI machine, where a person would simply hold it;
 * genuine ID portrait: a frame of the same clip at 5.5 s (outside the looped part), cropped like a
   chip photo; impostor portrait: another person (clip ``d9``), cropped the same way;
 * still-photo "camera": one frontal frame of ``d12`` repeated;
@@ -19,8 +20,8 @@ import numpy as np
 from .y4m import frame_at, read_clip, write_y4m
 
 CAMERA_CLIP = "video/liveportrait/d12.mp4"
-CAMERA_SPAN_S = (0.0, 4.0)
-SLOWDOWN = 2
+# (start s, end s, slow-down) of the camera's segments, in playing order
+CAMERA_SEGMENTS = ((0.0, 1.3, 2), (6.40, 7.04, 3), (2.1, 3.0, 2), (3.0, 3.8, 3), (3.8, 5.0, 2))
 PORTRAIT_AT_S = 5.5
 IMPOSTOR_CLIP = "video/liveportrait/d9.mp4"
 IMPOSTOR_AT_S = 1.0
@@ -56,10 +57,13 @@ def far_away(img: np.ndarray, scale: float = 0.3) -> np.ndarray:
 
 def make_media(shared: Path, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    frames, fps = read_clip(shared / CAMERA_CLIP, *CAMERA_SPAN_S)
+    frames: list[np.ndarray] = []
+    for t0, t1, slow in CAMERA_SEGMENTS:
+        seg, fps = read_clip(shared / CAMERA_CLIP, t0, t1)
+        frames += [f for f in seg for _ in range(slow)]
     paths = {"camera": out / "camera_d12.y4m", "still": out / "still_d12.y4m", "guidance": out / "guidance_d12.y4m",
              "portrait": out / "portrait_d12.jpg", "impostor": out / "portrait_d9.jpg"}
-    write_y4m(paths["camera"], [f for f in frames for _ in range(SLOWDOWN)], fps=int(round(fps)))
+    write_y4m(paths["camera"], frames, fps=int(round(fps)))
     still = frame_at(shared / CAMERA_CLIP, STILL_AT_S)
     write_y4m(paths["still"], [still] * 50, fps=25)
     five, _ = read_clip(shared / CAMERA_CLIP, 0.0, 5.0)

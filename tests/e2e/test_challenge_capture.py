@@ -33,7 +33,8 @@ PROMPTS = {"turn_left": "Turn your head to your left", "turn_right": "Turn your 
 
 def _multipart_frames(request) -> tuple[list[bytes], str]:
     ctype = request.headers["content-type"]
-    msg = email.message_from_bytes(f"Content-Type: {ctype}\r\n\r\n".encode() + request.post_data_buffer,
+    body = getattr(request, "body_at_send", None) or request.post_data_buffer
+    msg = email.message_from_bytes(f"Content-Type: {ctype}\r\n\r\n".encode() + body,
                                    policy=email.policy.HTTP)
     frames, nonce = [], ""
     for part in msg.iter_parts():

@@ -22,6 +22,10 @@ export function reasonText(r) {
   if (r.code === "quality_too_low" && Array.isArray(d.codes) && d.codes.length) {
     text += " " + d.codes.map((c) => (has(`q.${c}`) ? t(`q.${c}`) : c)).join(" ");
   }
+  if (r.stage === "liveness" && r.outcome === "fail" && Array.isArray(d.codes)) {   // what the challenge check found
+    const found = d.codes.filter((c) => c !== r.code).map((c) => (has(`ch.${c}`) ? t(`ch.${c}`) : c.replace(/_/g, " ")));
+    if (found.length) text += " " + found.join(" ");
+  }
   return text;
 }
 

@@ -11,6 +11,7 @@ const STEP_POLL_MS = 350;           // during a challenge step, how often a fram
 const STEP_TIMEOUT_MS = 6000;       // per step, twice (a reminder in between), then submit what we have
 const TIMED_STEP_MS = 1800;         // without the pose endpoint: wait this long after each prompt
 const BASELINE_FRAMES = 3;          // frontal frames first: the server takes their median pose as the start
+const BASELINE_TIMEOUT_MS = 15000;  // how long to wait for them (pose answers can be slow on a busy server)
 const MAX_FRAMES = 8;               // the service's default limit per live capture
 // movement thresholds relative to the start pose: the liveness check's (15°, 10°, ×1.2) plus a 10 % margin,
 // so a frame that moves the prompts on also counts on the server (which alone decides)
@@ -27,6 +28,7 @@ const state = {
   running: false,         // a challenge is in progress
   poseEndpoint: true,     // false once /v1/frame-check answered 404 (older server)
   qualityEndpoint: true,  // false once /v1/quality answered 501 (no quality hook in the server)
+  trace: [],              // poses seen during the last capture (diagnostics, see trace())
 };
 
 // ---- step navigation ---------------------------------------------------------------------------
@@ -265,6 +267,12 @@ async function framePose() {
   }
 }
 
+/** What the capture saw, step by step (poses only, no images): read by the browser tests on failure. */
+function trace(step, pose, met) {
+  state.trace.push({ step, met, pose: pose ? { yaw: pose.yaw, pitch: pose.pitch, size: pose.size } : null,
+    t: Math.round(performance.now()) });
+}
+
 function actionName(a) { return typeof a === "string" ? a : (a && (a.action || a.type || a.name)) || String(a); }
 
 function movementMet(action, pose, base) {
@@ -308,6 +316,8 @@ async function runChallenge() {
   clearError();
   if (state.live) { submitLive(); return; }   // a capture is waiting for a retry: send it again, unchanged
   state.running = true;
+  state.trace = [];
+  window.idmatchCaptureTrace = state.trace;
   stopGuidance();
   setGuidance("");
   $("#live-begin").disabled = true;
@@ -320,19 +330,24 @@ async function runChallenge() {
     setPrompt(t("action.center"));
     setProgress(0, total, t("live.step", { n: 1, total }));
     const startFrames = [];
-    const until = performance.now() + STEP_TIMEOUT_MS;
+    const until = performance.now() + BASELINE_TIMEOUT_MS;
     let last = null;
-    while (startFrames.length < BASELINE_FRAMES && state.running) {
+    while (startFrames.length < BASELINE_FRAMES && state.running && performance.now() < until) {
       const r = await waitFor(frontal, Math.max(STEP_POLL_MS, until - performance.now()));
       if (r.blob) last = r;
-      if (r.met) startFrames.push(r);
-      else break;
-      await sleep(STEP_POLL_MS);
+      if (r.met) { startFrames.push(r); trace("start", r.pose, true); await sleep(STEP_POLL_MS); }
+      else if (!state.poseEndpoint) break;
     }
-    while (startFrames.length < BASELINE_FRAMES && last) {   // no pose answer: take the next frames as they come
+    if (startFrames.length && startFrames.length < BASELINE_FRAMES) {
+      // a slow server: fewer frontal frames than hoped; reuse the ones we have rather than unknown poses
+      while (startFrames.length < BASELINE_FRAMES) startFrames.push(startFrames[startFrames.length - 1]);
+    }
+    const noPose = !startFrames.length;
+    while (noPose && last && startFrames.length < BASELINE_FRAMES) {   // no pose service: frames as they come
       await sleep(STEP_POLL_MS);
       const b = await grabFrame(video());
       startFrames.push({ blob: b || last.blob, pose: null });
+      trace("start", null, false);
     }
     if (!startFrames.length) throw new CameraError("no_camera");
     for (const r of startFrames) frames.push(r.blob);
@@ -348,6 +363,7 @@ async function runChallenge() {
         await sleep(TIMED_STEP_MS);
         const b = await grabFrame(video());
         if (b) frames.push(b);
+        trace(a, null, false);
         continue;
       }
       let r = await waitFor((p) => movementMet(a, p, base), STEP_TIMEOUT_MS);
@@ -355,6 +371,7 @@ async function runChallenge() {
         setGuidance(t("live.notseen"), "notseen");
         r = await waitFor((p) => movementMet(a, p, base), STEP_TIMEOUT_MS);
       }
+      trace(a, r.pose, r.met);
       if (r.blob) frames.push(r.blob);
       if (!r.met) { missed = true; break; }      // the server decides; no point in more prompts
       setGuidance("");
@@ -363,6 +380,7 @@ async function runChallenge() {
       setPrompt(t("live.hold"));
       const end = await waitFor(frontal, STEP_TIMEOUT_MS);
       if (end.blob) frames.push(end.blob);
+      trace("end", end.pose, end.met);
     }
     if (!state.running) return;
     setProgress(total, total, t("live.capturing"));
