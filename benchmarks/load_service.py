@@ -147,6 +147,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary data dir (server log, database)")
     args = ap.parse_args()
 
     from idmatch.settings import Settings
@@ -231,6 +232,10 @@ def main() -> int:
     extra["worker_restarts"] = log_text.count("] died")
     report = {"backend": args.backend, **extra, "workers": args.workers, "cpus": os.cpu_count(),
               "load_avg_1m_at_end": round(os.getloadavg()[0], 2), "peak_rss_mib_per_process": rss, "results": results}
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(report, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1))
