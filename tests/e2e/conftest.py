@@ -27,6 +27,9 @@ SCREENSHOTS = REPO / "reports" / "screenshots"
 # Challenge.issue(rng=12) draws turn_left, turn_right, turn_left: the movements the camera clip makes.
 CHALLENGE_SEED = os.environ.get("IDMATCH_E2E_CHALLENGE_SEED", "12")
 CLIP_ACTIONS = {"turn_left", "turn_right"}
+# The man in the camera clip always claims the same (made-up) resident ID: registering one face under
+# several identities is exactly what the duplicate-face rule sends to review.
+HOLDER_NUMBER = "110101199003074512"
 
 CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]

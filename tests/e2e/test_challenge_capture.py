@@ -8,9 +8,10 @@ test takes the frames the page submits and runs :func:`idmatch.liveness.check_ch
 * the moving face on the camera → the challenge passes (every step found, in order);
 * a still photo on the camera → it fails (``static_sequence`` / ``challenge_not_followed``).
 
-The challenge is put into the session response by the test (the service issues passive
-challenges until the liveness hook is wired in); the nonce is the server's own, and the capture
-still goes to the server, which decides the session as usual.
+The challenge is put into the session response by the test; the nonce is the server's own, and
+the capture still goes to the server, which decides the session as usual. This runs only against a
+service build that issues passive sessions: where the service issues the active challenge itself,
+``test_terminal_flow.py`` shows the same end to end (decision from the server) and these skip.
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ import email.policy
 import json
 import re
 import time
+import urllib.request
 
 import pytest
 
-from .conftest import new_page
+from .conftest import HOLDER_NUMBER, new_page
 from .test_terminal_flow import applicant, portrait, sign_in
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright for Python not installed").expect
@@ -57,7 +59,7 @@ def _run_capture(page, server, media, challenge, shots=None, shots_tag=""):
 
     page.route(re.compile(r"/v1/sessions$"), inject)
     sign_in(page, server)
-    applicant(page)
+    applicant(page, number=HOLDER_NUMBER)
     portrait(page, media["portrait"])
     # record every prompt and progress label the page shows, in order
     page.evaluate("""() => {
@@ -80,6 +82,17 @@ def _run_capture(page, server, media, challenge, shots=None, shots_tag=""):
     expect(page.locator("#decision")).to_have_attribute("data-status", re.compile("."), timeout=90_000)
     seen = page.evaluate("window.__seen")
     return frames, nonce, seen
+
+
+@pytest.fixture(scope="module", autouse=True)
+def only_when_the_service_is_passive(live_server):
+    body = json.dumps({"document": {"type": "resident_id", "number": "PROBE-0001"},
+                       "consent": {"text_version": "e2e-probe", "given_at": "2026-01-01T00:00:00Z", "channel": "store"}})
+    req = urllib.request.Request(live_server.url + "/v1/sessions", data=body.encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {live_server.keys['clerk']}", "Content-Type": "application/json"})
+    mode = json.load(urllib.request.urlopen(req, timeout=30))["challenge"]["mode"]
+    if mode == "active":
+        pytest.skip("the service issues the active challenge itself: test_terminal_flow.py covers it end to end")
 
 
 @pytest.fixture(scope="module")

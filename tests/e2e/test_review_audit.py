@@ -59,6 +59,10 @@ def review_sessions(live_server, media, shared_data):
         finally:
             client.put("/v1/policy", json={k: before[k] for k in ("review_margin", "retain_images")}, headers=admin)
         yield ids, client
+        # erase these two applicants: an approved one would sit in the duplicate-face gallery for later tests
+        for sid in ids:
+            r = client.post("/v1/erasures", json={"session_id": sid}, headers=admin)
+            assert r.status_code == 200, r.text
 
 
 def test_reviewer_approves_and_rejects_with_reasons(live_server, launch, review_sessions, screenshots):

@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import CLIP_ACTIONS, new_page
+from .conftest import CLIP_ACTIONS, HOLDER_NUMBER, new_page
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright for Python not installed").expect
 
@@ -45,9 +45,10 @@ def check_clip_can_follow(session):
             "seed its test challenges from IDMATCH_CHALLENGE_SEED (tests/e2e/conftest.py sets one that draws turns only)")
 
 
-def applicant(page, shots=None, prefix=""):
+def applicant(page, shots=None, prefix="", number=None):
+    """Fill the applicant step; ``number``: the claimed document number (default: a fresh one)."""
     page.get_by_label("Document type").select_option("resident_id")
-    page.get_by_label("Document number").fill(f"E2E{next(_doc_numbers):06d}X")
+    page.get_by_label("Document number").fill(number or f"E2E{next(_doc_numbers):06d}X")
     page.get_by_role("checkbox", name=re.compile("agrees to the face check")).check()
     if shots:
         page.screenshot(path=shots / f"{prefix}1-applicant.png", full_page=True)
@@ -76,6 +77,7 @@ def live_capture(page, shots=None, prefix="", challenge=None):
     expect(guidance).not_to_have_text("Looking for the face…", timeout=15_000)
     if shots:
         page.screenshot(path=shots / f"{prefix}3-live-guidance.png")
+    record_prompts(page)
     begin.click()
     prompt = page.locator("#prompt")
     expect(prompt).not_to_have_text("", timeout=15_000)          # one prompt at a time, over the preview
@@ -95,6 +97,23 @@ def live_capture(page, shots=None, prefix="", challenge=None):
     if shots:
         page.screenshot(path=shots / f"{prefix}5-decision.png", full_page=True)
     return decision.get_attribute("data-status")
+
+
+def record_prompts(page) -> None:
+    """Record every prompt, progress label and guidance line the page shows, in order (window.__seen)."""
+    page.evaluate("""() => {
+        window.__seen = {prompts: [], steps: [], guidance: []};
+        const rec = (el, list) => new MutationObserver(() => {
+            const t = el.textContent; if (t && list[list.length - 1] !== t) list.push(t); })
+            .observe(el, {childList: true, characterData: true, subtree: true});
+        rec(document.getElementById('prompt'), window.__seen.prompts);
+        rec(document.getElementById('progress-label'), window.__seen.steps);
+        rec(document.getElementById('guidance'), window.__seen.guidance);
+    }""")
+
+
+PROMPTS = {"turn_left": "Turn your head to your left", "turn_right": "Turn your head to your right",
+           "look_up": "Tilt your head up", "look_down": "Tilt your head down", "move_closer": "Move closer to the camera"}
 
 
 def reason_codes(page) -> list[str]:
@@ -140,7 +159,7 @@ def test_holder_is_approved(live_server, camera_browser, media, screenshots):
         route.continue_()
     page.route(re.compile(r"/v1/sessions$"), slow)
     page.get_by_label("Document type").select_option("resident_id")
-    page.get_by_label("Document number").fill(f"E2E{next(_doc_numbers):06d}X")
+    page.get_by_label("Document number").fill(HOLDER_NUMBER)
     page.get_by_role("checkbox", name=re.compile("agrees to the face check")).check()
     page.screenshot(path=screenshots / "terminal-1-applicant.png", full_page=True)
     with page.expect_response(re.compile(r"/v1/sessions$")) as resp:
@@ -169,6 +188,13 @@ def test_holder_is_approved(live_server, camera_browser, media, screenshots):
                     f"local check: {json.dumps(local)}")
     assert "face_match" in codes
     expect(page.locator("#decision")).to_have_text("Approved")
+    if session["challenge"]["mode"] == "active":   # one prompt at a time, in the challenge's order, progress counting up
+        seen = page.evaluate("window.__seen")
+        actions = session["challenge"]["actions"]
+        assert "challenge_passed" in codes
+        assert [p for p in seen["prompts"] if p in PROMPTS.values()] == [PROMPTS[a] for a in actions], seen
+        n = len(actions) + 1
+        assert seen["steps"][:n] == [f"Step {i} of {n}" for i in range(1, n + 1)], seen
     assert len(posts) == 1
     # the decision in words switches language with the page
     page.get_by_role("button", name="Switch language to Chinese").click()
@@ -226,7 +252,7 @@ def test_other_persons_portrait_is_rejected_and_decided_once(live_server, camera
 def test_still_photo_camera_fails_liveness(live_server, launch, media, screenshots):
     page = new_page(launch(media["still"]))
     sign_in(page, live_server)
-    session = applicant(page)
+    session = applicant(page, number=HOLDER_NUMBER)
     if session["challenge"]["mode"] != "active":
         pytest.skip("the service issued a passive session (this build has no active challenge, or its policy has no "
                     "liveness_mode 'either'/'active'); a still photo is caught by the active challenge")
@@ -236,12 +262,15 @@ def test_still_photo_camera_fails_liveness(live_server, launch, media, screensho
     assert status == "rejected", f"a still photo must not pass, got {status}: {codes}"
     assert set(codes) & {"challenge_failed", "spoof_suspected"}, codes
     expect(page.locator("#reasons")).to_contain_text("The pictures did not move at all: a still image, not a live person.")
+    seen = page.evaluate("window.__seen")     # the first movement never came: reminded, then sent, one prompt only
+    assert "The movement was not seen in time. Try again and follow the prompt." in seen["guidance"], seen
+    assert [p for p in seen["prompts"] if p in PROMPTS.values()] == [PROMPTS[session["challenge"]["actions"][0]]], seen
 
 
 def test_portrait_by_photographing_the_document(live_server, camera_browser, screenshots):
     page = new_page(camera_browser)
     sign_in(page, live_server)
-    session = applicant(page)
+    session = applicant(page, number=HOLDER_NUMBER)
     page.get_by_role("button", name="Photograph the document").click()
     snap = page.get_by_role("button", name="Take photo")
     expect(snap).to_be_focused()
