@@ -43,7 +43,7 @@ def main() -> int:
     total_frames, total_ms = 0, 0.0
     first_frames = {}
     for clip in tqdm(clips, desc="clips"):
-        frames, _ = sample_frames(clip, 5.0)
+        frames, _ = sample_frames(clip, 5.0, max_frames=cfg.max_frames)  # d6 (33 s) is cut at 30 s
         first_frames[clip.stem] = frames
         t0 = time.perf_counter()
         a = analyze_frames(eng, frames)

@@ -87,8 +87,8 @@ def main(argv=None) -> int:
     for src in sorted(set(S[split == "pad"])):
         m = (S == src) & (split == "pad")
         report["fte"][src] = {"samples": int(m.sum()), "no_face": int((m & ~ok).sum())}
-    report["fte"]["verification"] = {"samples": int(((split != "pad") & (y == 1)).sum()),
-                                     "no_face": int(((split != "pad") & (y == 1) & ~ok).sum())}
+    used = np.array([pad_data.needed(s) for s in samples]) & (split != "pad") & (y == 1)
+    report["fte"]["verification_used"] = {"samples": int(used.sum()), "no_face": int((used & ~ok).sum())}
 
     pool = np.array([s.in_training_pool for s in samples])
     base = (split == "train") & ok & pool

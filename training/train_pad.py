@@ -71,7 +71,7 @@ def main(argv=None) -> int:
         crop_size=F.CROP_SIZE, crop_margin=F.CROP_MARGIN, sqrt_features=True,
         meta={"features": f"uniform LBP (8 neighbours, radii {list(F.RADII)}) of H,S,V,Y,Cr,Cb on a "
                           f"{F.CROP_SIZE}px crop of the face box + {F.CROP_MARGIN} margin; sqrt; standardised",
-              "classifier": f"L2 logistic regression (l2={args.l2}), (source,label) groups equally weighted",
+              "classifier": f"L2 logistic regression (l2={args.l2}), (data-set family, label) groups equally weighted",
               "threshold_rule": "out-of-fold (5-fold by subject) BPCER <= 1% on verification photos and <= 5% on PAD bona fide; "
                                 "bias shifted so that threshold is 0.5",
               "raw_probability_threshold": raw_thr,
