@@ -1,0 +1,156 @@
+"""The web pages' server side without a browser: mounting, headers, the two endpoints the pages
+add (``/v1/frame-check``, ``/v1/review/{id}/images``) and the two-language dictionary."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from idmatch.web import STATIC_DIR
+
+LFW = "verification/lfw_deepfunneled/images"
+FACE = f"{LFW}/Akhmed_Zakayev/Akhmed_Zakayev_0001.jpg"
+FACE_2 = f"{LFW}/Akhmed_Zakayev/Akhmed_Zakayev_0003.jpg"
+OTHER = f"{LFW}/Mikhail_Gorbachev/Mikhail_Gorbachev_0001.jpg"
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory, engine):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from idmatch.service.app import create_app
+    from idmatch.settings import Settings
+    from idmatch.store.store import Store
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("web-data"))
+    store = Store(settings)
+    keys = {r: store.create_key(r, f"test {r}").secret for r in ("clerk", "reviewer", "auditor", "admin")}
+    app = create_app(settings, engine=engine, store=store)
+    with TestClient(app) as client:
+        client.keys = keys
+        client.h = lambda role: {"Authorization": f"Bearer {keys[role]}"}
+        yield client
+    store.close()
+
+
+def test_root_redirects_and_pages_are_served_with_a_strict_policy(web):
+    r = web.get("/", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/web/"
+    for page in ("", "terminal.html", "review.html", "audit.html"):
+        r = web.get(f"/web/{page}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert r.headers["permissions-policy"] == "camera=(self), microphone=()"
+        assert r.headers["cache-control"] == "no-cache"
+    # module scripts need a JavaScript MIME type; no inline script or style anywhere (the CSP forbids them)
+    for js in sorted((STATIC_DIR / "js").glob("*.js")):
+        r = web.get(f"/web/js/{js.name}")
+        assert r.status_code == 200 and "javascript" in r.headers["content-type"], js.name
+    for html in STATIC_DIR.glob("*.html"):
+        text = html.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)", text), f"inline script in {html.name}"
+        assert "<style" not in text and " style=" not in text, f"inline style in {html.name}"
+        assert not re.search(r"\son[a-z]+=", text), f"inline event handler in {html.name}"
+
+
+def test_frame_check_returns_the_pose_and_needs_a_clerk(web, shared_data):
+    img = (shared_data / FACE).read_bytes()
+    files = {"image": ("f.jpg", img, "image/jpeg")}
+    assert web.post("/v1/frame-check", files=files).status_code == 401
+    assert web.post("/v1/frame-check", files=files, headers=web.h("reviewer")).status_code == 403
+    r = web.post("/v1/frame-check?quality=true", files=files, headers=web.h("clerk"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["faces"] == 1
+    assert abs(body["pose"]["yaw"]) < 25 and body["pose"]["size"] > 20
+    assert body["quality"]["passed"] in (True, False) and isinstance(body["quality"]["codes"], list)
+    # a uniform grey image: no face, no pose, and the advice is "no_face"
+    import cv2
+    import numpy as np
+
+    grey = cv2.imencode(".png", np.full((240, 320, 3), 128, np.uint8))[1].tobytes()
+    r = web.post("/v1/frame-check?quality=true", files={"image": ("g.png", grey, "image/png")}, headers=web.h("clerk"))
+    assert r.status_code == 200 and r.json()["faces"] == 0 and r.json()["pose"] is None
+    assert r.json()["quality"]["codes"] == ["no_face"]
+    # not an image: the service's own problem code
+    r = web.post("/v1/frame-check", files={"image": ("x.jpg", b"not an image", "image/jpeg")}, headers=web.h("clerk"))
+    assert r.status_code in (400, 422) and r.json()["code"] == "bad_image"
+
+
+def test_frame_check_yaw_sign_follows_the_subject(web, shared_data):
+    """A man turned to his right (yaw < 0); the mirrored frame shows him turned to his left (yaw > 0)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(shared_data / "video/liveportrait/d12.mp4"))
+    cap.set(cv2.CAP_PROP_POS_MSEC, 3300)
+    ok, img = cap.read()
+    cap.release()
+    assert ok
+
+    def yaw(bgr):
+        png = cv2.imencode(".png", bgr)[1].tobytes()
+        return web.post("/v1/frame-check", headers=web.h("clerk"), files={"image": ("f.png", png, "image/png")}).json()["pose"]["yaw"]
+
+    right, left = yaw(img), yaw(img[:, ::-1].copy())
+    assert right < -15 and left > 15, (right, left)   # the landmarks are not exactly symmetric: signs, not equality
+
+
+def _review_session(web, shared_data, retain: bool) -> str:
+    admin = web.h("admin")
+    before = web.get("/v1/policy", headers=admin).json()
+    assert web.put("/v1/policy", json={"review_margin": 1.0, "retain_images": retain}, headers=admin).status_code == 200
+    try:
+        body = {"document": {"type": "passport", "number": f"WEB-{retain}"}, "liveness_mode": "passive",
+                "consent": {"text_version": "t", "given_at": "2026-01-01T10:00:00Z", "channel": "store"}}
+        s = web.post("/v1/sessions", json=body, headers=web.h("clerk")).json()
+        r = web.put(f"/v1/sessions/{s['id']}/portrait", headers=web.h("clerk"),
+                    files={"image": ("p.jpg", (shared_data / OTHER).read_bytes(), "image/jpeg")})
+        assert r.status_code == 200, r.text
+        r = web.post(f"/v1/sessions/{s['id']}/live", headers=web.h("clerk"), data={"nonce": s["challenge"]["nonce"]},
+                     files=[("frames", ("l.jpg", (shared_data / FACE_2).read_bytes(), "image/jpeg"))])
+        assert r.status_code == 200 and r.json()["status"] == "review", r.text
+        return s["id"]
+    finally:
+        web.put("/v1/policy", json={k: before[k] for k in ("review_margin", "retain_images")}, headers=admin)
+
+
+def test_review_images_only_when_retained_only_in_review_and_audited(web, shared_data):
+    kept = _review_session(web, shared_data, retain=True)
+    not_kept = _review_session(web, shared_data, retain=False)
+    assert web.get(f"/v1/review/{kept}/images", headers=web.h("clerk")).status_code == 403
+    r = web.get(f"/v1/review/{kept}/images", headers=web.h("reviewer"))
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    imgs = r.json()["images"]
+    assert [(i["kind"], i["frame"]) for i in imgs] == [("portrait", 0), ("live", 0)]
+    assert all(i["data_url"].startswith("data:image/jpeg;base64,/9j/") for i in imgs)
+    r = web.get(f"/v1/review/{not_kept}/images", headers=web.h("reviewer"))
+    assert r.status_code == 200 and r.json() == {"session_id": not_kept, "retained": False, "images": []}
+    events = web.get(f"/v1/audit/events?session_id={kept}", headers=web.h("auditor")).json()
+    viewed = [e for e in events if e["type"] == "review_images_viewed"]
+    assert len(viewed) == 1 and viewed[0]["payload"] == {"count": 2, "kinds": ["live", "portrait"]}
+    # once decided, the images are no longer served to the review desk
+    assert web.post(f"/v1/review/{kept}", json={"outcome": "rejected", "reason": "different person"},
+                    headers=web.h("reviewer")).status_code == 200
+    r = web.get(f"/v1/review/{kept}/images", headers=web.h("reviewer"))
+    assert r.status_code == 409 and r.json()["code"] == "not_in_review"
+    assert web.get("/v1/review/00000000-0000-0000-0000-000000000000/images", headers=web.h("reviewer")).status_code == 404
+
+
+def test_both_languages_have_every_string():
+    text = (STATIC_DIR / "js" / "i18n.js").read_text()
+    start_zh = text.index('  "zh-CN": {')
+    en = text[text.index("  en: {"):start_zh]
+    zh = text[start_zh + len('  "zh-CN": {'):text.index("\n};", start_zh)]
+    keys = lambda block: set(re.findall(r'^\s+"([\w.-]+)":', block, re.M))  # noqa: E731
+    assert keys(en) == keys(zh), sorted(keys(en) ^ keys(zh))
+    # every key a page or script asks for exists
+    used = set()
+    for f in list(STATIC_DIR.glob("*.html")) + list((STATIC_DIR / "js").glob("*.js")):
+        src = re.sub(r"^\s*//.*$", "", f.read_text(), flags=re.M)      # not the comments that explain the syntax
+        used |= set(re.findall(r'data-i18n="([\w.-]+)"', src))
+        used |= set(re.findall(r':([\w]+\.[\w.]+)', " ".join(re.findall(r'data-i18n-attr="([^"]+)"', src))))
+        used |= set(re.findall(r'\bt\("([\w.-]+)"', src))
+    assert used and used <= keys(en), sorted(used - keys(en))
