@@ -120,6 +120,24 @@ def reason_codes(page) -> list[str]:
     return page.locator("#reasons li").evaluate_all("els => els.map(e => e.dataset.code)")
 
 
+def _multipart_frames(request) -> tuple[list[bytes], str]:
+    """The frames and nonce of a captured live-capture POST (multipart/form-data)."""
+    import email
+    import email.policy
+
+    body = getattr(request, "body_at_send", None) or request.post_data_buffer
+    msg = email.message_from_bytes(f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode() + body,
+                                   policy=email.policy.HTTP)
+    frames, nonce = [], ""
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name == "frames":
+            frames.append(part.get_payload(decode=True))
+        elif name == "nonce":
+            nonce = part.get_payload(decode=True).decode()
+    return frames, nonce
+
+
 def live_answers(page) -> list:
     """The JSON answers to the live-capture POSTs (for failure messages: every reason with its details)."""
     out: list = []
@@ -177,8 +195,6 @@ def test_holder_is_approved(live_server, camera_browser, media, screenshots):
     if status != "approved":
         from idmatch.liveness import Challenge, check_challenge
         from idmatch.pipeline import FaceEngine
-
-        from .test_challenge_capture import _multipart_frames
 
         frames, _ = _multipart_frames(posts[0])
         ch = Challenge(nonce="x", steps=session["challenge"]["actions"], issued_at=0, expires_at=time.time() + 600)
