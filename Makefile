@@ -16,7 +16,7 @@ install: $(VENV)/bin/python
 
 install-dev: $(VENV)/bin/python
 	$(PIP) install $(PIP_FLAGS) -e '.[dev]'
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) \
 	  || echo "warning: could not install Debian chromium; browser tests will be skipped"
 
 run: install

@@ -63,3 +63,27 @@ def cached_templates(key: str, paths: list[str], embed, desc: str = "embedding")
     table = embed_images(sorted(paths), DATA, embed, desc=desc)
     np.savez(f, templates=np.array(table.templates, dtype=object), failures=np.array(table.failures, dtype=object))
     return table.templates, table.failures
+
+
+def template_pool(model_id: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every template cached so far for one model (all populations merged)."""
+    templates: dict[str, np.ndarray] = {}
+    failures: dict[str, str] = {}
+    for f in sorted(CACHE.glob(f"emb-{model_id}-*.npz")):
+        z = np.load(f, allow_pickle=True)
+        templates.update(z["templates"].item())
+        failures.update(z["failures"].item())
+    return templates, failures
+
+
+def pooled_templates(model_id: str, key: str, paths: list[str], embed, desc: str = "embedding"
+                     ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Templates for ``paths``, embedding only images no earlier run of this model has cached."""
+    pool_t, pool_f = template_pool(model_id)
+    missing = [p for p in paths if p not in pool_t and p not in pool_f]
+    if missing:
+        new_t, new_f = cached_templates(f"{model_id}-{key}", missing, embed, desc=desc)
+        pool_t.update(new_t)
+        pool_f.update(new_f)
+    wanted = set(paths)
+    return ({p: t for p, t in pool_t.items() if p in wanted}, {p: c for p, c in pool_f.items() if p in wanted})

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import cv2
 import numpy as np
-from common import DATA, REPORTS, cached_templates, identities, require_data
+from common import DATA, REPORTS, cached_templates, identities, pooled_templates, require_data
 from tqdm import tqdm
 
 from idmatch.calibration import all_pair_scores
@@ -31,7 +31,7 @@ def per_source(engine, cal) -> dict:
     out = {}
     for src in sorted(set(pairs.sources)):
         sub = pairs.subset(np.array([s == src for s in pairs.sources]))
-        templates, failures = cached_templates(f"{engine.model_id}-src-{src}", sub.images,
+        templates, failures = pooled_templates(engine.model_id, f"src-{src}", sub.images,
                                                lambda p: engine.analyze(p).template, desc=src)
         scores = score_pairs(sub, EmbeddingTable(templates, failures))
         rep = verification_report(scores, sub.same, sub.folds, cal, fte_images=len(failures), n_images=len(sub.images))
@@ -71,7 +71,7 @@ def population_table(engine, cal) -> dict:
         out[name] = row
     # deepface: identities are not labelled per image, so only its labelled pairs can be used
     pairs = read_pairs(DATA / "verification/deepface/pairs.csv")
-    templates, failures = cached_templates(f"{engine.model_id}-src-deepface", pairs.images,
+    templates, failures = pooled_templates(engine.model_id, "src-deepface", pairs.images,
                                            lambda p: engine.analyze(p).template, desc="deepface")
     s = score_pairs(pairs, EmbeddingTable(templates, failures))
     same = pairs.same.astype(bool)
