@@ -169,8 +169,10 @@ class FaceEngine:
 
     def verify(self, id_source, live_source, fmr: float = DEFAULT_FMR) -> VerifyResult:
         """1:1 check of an ID portrait (chip photo or document photo) against a live capture."""
-        id_a = self.analyze(id_source, role="portrait")
-        live = self.analyze(live_source, role="live")
+        return self.verify_analyses(self.analyze(id_source, role="portrait"), self.analyze(live_source, role="live"), fmr)
+
+    def verify_analyses(self, id_a: FaceAnalysis, live: FaceAnalysis, fmr: float = DEFAULT_FMR) -> VerifyResult:
+        """The decision for two analyses already made (e.g. after a quality gate looked at them)."""
         score, threshold, ok = self.compare(id_a, live, fmr)
         timings = {f"id_{k}": v for k, v in id_a.timings_ms.items()}
         timings.update({f"live_{k}": v for k, v in live.timings_ms.items()})

@@ -31,11 +31,13 @@ def run(args) -> int:
     from ..match import DEFAULT_FMR
 
     engine = make_engine(args)
+    id_a = engine.analyze(args.id_image, role="portrait")
+    live = engine.analyze(args.live_image, role="live")
     if not getattr(args, "no_quality_gate", False):  # quality gate (idmatch.quality): raises QualityTooLowError
         from ..quality import require_quality
 
-        require_quality(engine, {"id": args.id_image, "live": args.live_image})
-    result = engine.verify(args.id_image, args.live_image, fmr=args.fmr or DEFAULT_FMR)
+        require_quality(engine, {"id": id_a, "live": live})  # judged on the same detections, not re-detected
+    result = engine.verify_analyses(id_a, live, fmr=args.fmr or DEFAULT_FMR)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
     else:
