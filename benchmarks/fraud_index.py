@@ -204,7 +204,7 @@ def _pg_cpu(postmaster_pid: int) -> float:
 
 
 def bench_pgvector(gallery, keys, queries, truth, size: int, efs: list[int], threads: int,
-                   shared_buffers: str = "2GB") -> dict:
+                   shared_buffers: str = "2GB", m: int = 16, efc: int = 64) -> dict:
     import pgserver
     import sqlalchemy as sa
 
@@ -220,7 +220,7 @@ def bench_pgvector(gallery, keys, queries, truth, size: int, efs: list[int], thr
         srv.cleanup()
         srv = pgserver.get_server(pgdata, cleanup_mode="stop")
         eng = sa.create_engine("postgresql+psycopg://" + srv.get_uri().split("://", 1)[1])
-        params = PgHnswParams(maintenance_work_mem="3GB")
+        params = PgHnswParams(m=m, ef_construction=efc, maintenance_work_mem="3GB")
         idx = PgVectorIndex(eng, params=params)
         idx.drop_hnsw()
         t0 = time.perf_counter()
@@ -266,6 +266,8 @@ def main() -> None:
     ap.add_argument("--m", type=int, default=32, help="usearch HNSW connectivity")
     ap.add_argument("--efc", type=int, default=200, help="usearch HNSW expansion_add (ef_construction)")
     ap.add_argument("--pg-ef", default="40,100,200,400")
+    ap.add_argument("--pg-m", type=int, default=16, help="pgvector HNSW m")
+    ap.add_argument("--pg-efc", type=int, default=64, help="pgvector HNSW ef_construction")
     ap.add_argument("--exact-queries", type=int, default=200)
     ap.add_argument("--out", default=str(REPORTS / "fraud_index.json"))
     args = ap.parse_args()
@@ -298,7 +300,8 @@ def main() -> None:
         out["pgvector"] = {}
         for n in sorted({min(int(s), args.size) for s in args.pg_sizes.split(",") if s}):
             out["pgvector"][n] = bench_pgvector(gallery, keys, queries, truth, n,
-                                                [int(e) for e in args.pg_ef.split(",")], args.threads)
+                                                [int(e) for e in args.pg_ef.split(",")], args.threads,
+                                                m=args.pg_m, efc=args.pg_efc)
             save()
     out["load_avg_end"] = os.getloadavg()
     save()

@@ -241,9 +241,9 @@ class ExactIndex(GalleryIndex):
 class HnswParams:
     """HNSW settings. Defaults measured in ``benchmarks/fraud_index.py`` (docs/fraud.md)."""
 
-    connectivity: int = 16       # M: graph degree
+    connectivity: int = 32       # M: graph degree (m=32 beat m=16 by 20-35 recall points on SFace templates)
     expansion_add: int = 128     # ef_construction
-    expansion_search: int = 128  # ef_search (must exceed k + EXCLUDE_MARGIN)
+    expansion_search: int = 1024  # ef_search (M=16 at 300 k: 87 % recall@10, 97.7 % mate recall, 19 ms CPU p99)
     dtype: str = "f32"           # "f16" halves memory at a small recall cost
 
 

@@ -14,8 +14,8 @@ from .gallery import TEMPLATE_DIM, ExactIndex, GalleryError, GalleryIndex, HnswP
 Backend = Literal["auto", "exact", "usearch", "pgvector"]
 
 #: largest gallery served by exact search: measured 70 ms CPU p99 per query at 1 M (linear in N),
-#: so ~17 ms at 250 k — inside the 20 ms goal on a core of its own
-EXACT_MAX = 250_000
+#: and 18 ms median at 300 k; 200 k keeps p99 near the 20 ms goal on a core of its own
+EXACT_MAX = 200_000
 
 
 def choose_backend(gallery_size: int, dialect: str | None = None) -> str:
