@@ -157,3 +157,16 @@ def test_backend_choice():
     assert isinstance(make_index("auto", 10_000_000), USearchIndex)
     with pytest.raises(GalleryError):
         make_index("pgvector")
+
+
+def test_exact_index_split_over_threads_gives_the_same_answer():
+    rng = np.random.default_rng(6)
+    n = 2 * ExactIndex.MIN_BLOCK + 1234                       # two uneven row blocks
+    x = unit(rng, n)
+    refs, keys = [f"r{i}" for i in range(n)], [f"k{i // 2}" for i in range(n)]
+    one, three = ExactIndex(), ExactIndex(threads=3)
+    one.add_matrix(refs, keys, x)
+    three.add_matrix(refs, keys, x)
+    for q in unit(rng, 5):
+        assert three.search(q, 10) == one.search(q, 10)
+        assert three.search(q, 10, exclude_identity="k7") == one.search(q, 10, exclude_identity="k7")

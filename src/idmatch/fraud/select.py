@@ -30,7 +30,7 @@ def make_index(backend: Backend = "auto", gallery_size: int = 0, engine=None, di
     if backend == "auto":
         backend = choose_backend(gallery_size, engine.dialect.name if engine is not None else None)  # type: ignore[assignment]
     if backend == "exact":
-        return ExactIndex(dim=dim, capacity=max(1024, gallery_size))
+        return ExactIndex(dim=dim, capacity=max(1024, gallery_size), threads=threads)
     if backend == "usearch":
         return USearchIndex(dim=dim, params=hnsw, threads=threads)
     if backend == "pgvector":

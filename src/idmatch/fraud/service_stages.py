@@ -144,12 +144,13 @@ def make_service_stages(store: Any, backend: str | None = None, gallery_size: in
                         fpir: float | None = None, line_outcome: Outcome | None = None) -> list:
     """Both stages for a service ``store``. Defaults come from the environment:
     ``IDMATCH_DEDUP_BACKEND`` (auto|exact|usearch|pgvector), ``IDMATCH_DEDUP_GALLERY_SIZE`` (1000000),
-    ``IDMATCH_DEDUP_FPIR`` (0.01), ``IDMATCH_LINE_LIMIT_OUTCOME`` (review|fail)."""
+    ``IDMATCH_DEDUP_FPIR`` (0.01), ``IDMATCH_LINE_LIMIT_OUTCOME`` (review|fail), ``IDMATCH_DEDUP_THREADS`` (1)."""
     backend = backend or os.environ.get("IDMATCH_DEDUP_BACKEND", "auto")
     gallery_size = int(gallery_size or os.environ.get("IDMATCH_DEDUP_GALLERY_SIZE", 1_000_000))
     fpir = float(fpir or os.environ.get("IDMATCH_DEDUP_FPIR", 0.01))
     line_outcome = line_outcome or os.environ.get("IDMATCH_LINE_LIMIT_OUTCOME", "review")  # type: ignore[assignment]
-    index = make_index(backend, gallery_size, engine=store.engine)  # type: ignore[arg-type]
+    threads = int(os.environ.get("IDMATCH_DEDUP_THREADS", 1))
+    index = make_index(backend, gallery_size, engine=store.engine, threads=threads)  # type: ignore[arg-type]
     in_db = index.kind == "pgvector"
     if not in_db:
         n = index.rebuild(approved_rows(store))
