@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 import uuid
+from types import SimpleNamespace
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -64,6 +65,16 @@ class SessionService:
         aad = blob_aad(sid, "template", kind, frame)
         kid, blob = self.store.crypto.encrypt(np.asarray(template, dtype=np.float32).tobytes(), aad)
         return Template(session_id=sid, kind=kind, frame=frame, model=self.engine.model_id, key_id=kid, blob=blob)
+
+    def _context_from_stored(self, db, s, policy: Policy) -> DecisionContext:
+        """A decision context rebuilt from a session's stored (encrypted) templates, for hooks that run
+        after the live capture, such as a reviewer's approval."""
+        rows = db.execute(select(Template).where(Template.session_id == s.id).order_by(Template.frame)).scalars().all()
+        portrait = next((self._decrypt_template(t) for t in rows if t.kind == "portrait"), None)
+        live = [SimpleNamespace(template=self._decrypt_template(t)) for t in rows if t.kind == "live"]
+        return DecisionContext(policy=policy, engine=self.engine, store=self.store, session_id=s.id,
+                               id_hash=s.id_hash, doc_type=s.doc_type, portrait_template=portrait, live=live,
+                               challenge=dict(s.challenge or {}))
 
     def _decrypt_template(self, t: Template) -> np.ndarray:
         plain = self.store.crypto.decrypt(t.key_id, t.blob, blob_aad(t.session_id, "template", t.kind, t.frame))
@@ -313,6 +324,7 @@ class SessionService:
                      "decided_at": iso(s.decided_at), "reasons": list(s.reasons or [])} for s in rows]
 
     def review(self, sid: str, outcome: str, reason: str, p: Principal) -> dict:
+        policy = self.policy()  # read before the write transaction (SQLite: one writer at a time)
         with self.store.session() as db, db.begin():
             s = self._get(db, sid, lock=True)
             if s.status != "review":
@@ -320,6 +332,9 @@ class SessionService:
             s.status, s.reviewed_at, s.reviewer_key_id, s.review_reason = outcome, utcnow(), p.key_id, reason
             if outcome == "approved":
                 db.add(LineActivation(id_hash=s.id_hash, session_id=sid, channel_label=s.channel_label))
+                # a reviewer's approval is an approval: the stages' decision hooks run as for one decided
+                # by policy (e.g. the face joins the duplicate-search gallery), in this same transaction
+                self.decision_policy.on_decided(db, self._context_from_stored(db, s, policy), "approved")
             # The free-text reason stays in the session row; the chain binds it by a keyed digest only.
             self.store.audit(db, "review_decided", actor=p.key_id, session_id=sid,
                              payload={"outcome": outcome, "reason_digest": self.store.crypto.digest(reason.encode())})
