@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     liveness_threshold: float | None = None  # None: the liveness model's own threshold
     require_liveness: bool = False       # reject/review when no liveness result is available
     liveness_mode: Literal["passive", "active", "either"] = "passive"
-    max_lines_per_identity: int = 5      # lines already active for one ID before review
+    max_lines_per_identity: int = 5      # lines one ID may hold per operator
+    line_limit_outcome: Literal["fail", "review"] = "fail"  # over the limit: rejected, or manual review
     retain_images: bool = False          # keep raw images (encrypted) for disputes
     image_retention_days: int = 30
 

@@ -100,7 +100,9 @@ def test_flow_order_challenge_and_expiry(svc):
 def test_review_queue_and_decision(svc):
     num = new_number()
     admin = svc.h("admin")
-    assert svc.client.put("/v1/policy", json={"max_lines_per_identity": 1}, headers=admin).status_code == 200
+    # over the limit a registration is rejected by default; this operator sends it to review instead
+    assert svc.client.put("/v1/policy", json={"max_lines_per_identity": 1, "line_limit_outcome": "review"},
+                          headers=admin).status_code == 200
     try:
         _, first = svc.register(svc.images["same_a"], [svc.images["same_b"]], number=num)
         assert first.json()["decision"] == "approved"
@@ -109,7 +111,7 @@ def test_review_queue_and_decision(svc):
         assert body["decision"] == "review"
         assert any(x["code"] == "line_limit_reached" and x["details"]["active_lines"] == 1 for x in body["reasons"])
     finally:
-        svc.client.put("/v1/policy", json={"max_lines_per_identity": 5}, headers=admin)
+        svc.client.put("/v1/policy", json={"max_lines_per_identity": 5, "line_limit_outcome": "fail"}, headers=admin)
     q = svc.client.get("/v1/review", headers=svc.h("reviewer"))
     assert q.status_code == 200 and s2["id"] in [i["id"] for i in q.json()]
     bad = svc.client.post(f"/v1/review/{s2['id']}", json={"outcome": "approved", "reason": "ok"}, headers=svc.h("reviewer"))

@@ -50,7 +50,8 @@ class LinesStage:
 
     name = "lines_per_identity"
 
-    def __init__(self, store: Any, outcome: Outcome = "review"):
+    def __init__(self, store: Any, outcome: Outcome | None = None):
+        """``outcome`` overrides the policy's ``line_limit_outcome`` (default: rejected)."""
         self.store, self.outcome = store, outcome
 
     def count_active(self, id_hash: str) -> int:
@@ -73,7 +74,8 @@ class LinesStage:
         chk = LineCheck(n < limit, n, limit, None if n < limit else "line_limit_reached")
         details = {"active_lines": chk.active_lines, "limit": chk.limit}
         if not chk.allowed:
-            return [_reason(self.name, "line_limit_reached", self.outcome,
+            outcome = self.outcome or getattr(ctx.policy, "line_limit_outcome", "fail")
+            return [_reason(self.name, "line_limit_reached", outcome,
                             "identity already holds the maximum number of lines", details)]
         return [_reason(self.name, "lines_ok", "pass", "", details)]
 
@@ -148,7 +150,7 @@ def make_service_stages(store: Any, backend: str | None = None, gallery_size: in
     backend = backend or os.environ.get("IDMATCH_DEDUP_BACKEND", "auto")
     gallery_size = int(gallery_size or os.environ.get("IDMATCH_DEDUP_GALLERY_SIZE", 1_000_000))
     fpir = float(fpir or os.environ.get("IDMATCH_DEDUP_FPIR", 0.01))
-    line_outcome = line_outcome or os.environ.get("IDMATCH_LINE_LIMIT_OUTCOME", "review")  # type: ignore[assignment]
+    line_outcome = line_outcome or os.environ.get("IDMATCH_LINE_LIMIT_OUTCOME") or None  # type: ignore[assignment]
     threads = int(os.environ.get("IDMATCH_DEDUP_THREADS", 1))
     index = make_index(backend, gallery_size, engine=store.engine, threads=threads)  # type: ignore[arg-type]
     in_db = index.kind == "pgvector"

@@ -189,7 +189,8 @@ class LinesPerIdentityStage(BaseStage):
                 LineActivation.id_hash == ctx.id_hash, LineActivation.deactivated_at.is_(None))).scalar_one()
         details = {"active_lines": int(n), "limit": ctx.policy.max_lines_per_identity}
         if n >= ctx.policy.max_lines_per_identity:
-            return [Reason(self.name, "line_limit_reached", "review", "identity already holds the maximum number of lines", details)]
+            return [Reason(self.name, "line_limit_reached", ctx.policy.line_limit_outcome,
+                           "identity already holds the maximum number of lines", details)]
         return [Reason(self.name, "lines_ok", "pass", "", details)]
 
 
