@@ -4,7 +4,7 @@ peers, timed *interleaved* pair by pair so machine load hits every system alike 
 A verified pair = decode + detect + align + embed for both images + score.
 Model-only = YuNet forward on the working-size image + SFace forward(s) on the aligned crop, x2.
 
-    python benchmarks/speed.py [--pairs 60] [--systems idmatch,idmatch-noflip,opencv,dlib]
+    python benchmarks/speed.py [--pairs 60] [--systems idmatch,idmatch-flip,opencv,dlib]
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from idmatch.pipeline import EngineConfig, FaceEngine
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--pairs", type=int, default=60)
-    ap.add_argument("--systems", default="idmatch,idmatch-noflip,opencv,dlib")
+    ap.add_argument("--systems", default="idmatch,idmatch-flip,opencv,dlib")
     args = ap.parse_args()
     require_data()
     cv2.setNumThreads(2)
@@ -35,7 +35,7 @@ def main() -> None:
     engines = {}
     for name in args.systems.split(","):
         if name.startswith("idmatch"):
-            e = FaceEngine(EngineConfig(flip_augment=name == "idmatch"))
+            e = FaceEngine(EngineConfig(flip_augment=name == "idmatch-flip"))
             engines[name] = e
             systems[name] = lambda p, e=e: e.analyze(p).template
         else:

@@ -4,7 +4,7 @@ Reports per system: 5-fold CV accuracy (threshold from 4 folds, tested on the 5t
 TAR@FAR 1e-3, failure-to-enrol, ms per verified pair (decode + detect + align + embed both
 images + score, on a fixed sample of pairs, 2 threads) and, for idmatch, the model-only floor.
 
-    python benchmarks/verify_lfw.py [--systems idmatch,idmatch-noflip,opencv,dlib] [--speed-pairs 60]
+    python benchmarks/verify_lfw.py [--systems idmatch,idmatch-flip,opencv,dlib] [--speed-pairs 60]
 """
 from __future__ import annotations
 
@@ -18,16 +18,12 @@ from common import DATA, REPO, REPORTS, cached_templates, require_data
 
 from idmatch.evaluation.pairs import read_pairs, score_pairs, EmbeddingTable
 from idmatch.evaluation.report import plot_roc_det, verification_report
-from idmatch.match import shipped_calibration
 from idmatch.pipeline import EngineConfig, FaceEngine
 
 
 def make_system(name: str):
-    if name == "idmatch":
-        e = FaceEngine(EngineConfig(flip_augment=True))
-        return e.model_id, (lambda p: e.analyze(p).template), e
-    if name == "idmatch-noflip":
-        e = FaceEngine(EngineConfig(flip_augment=False))
+    if name in ("idmatch", "idmatch-flip"):
+        e = FaceEngine(EngineConfig(flip_augment=name == "idmatch-flip"))
         return e.model_id, (lambda p: e.analyze(p).template), e
     from peers import DlibPeer, OpenCVPeer
 
@@ -73,7 +69,7 @@ def model_only_ms(engine: FaceEngine, pairs, n: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--systems", default="idmatch,idmatch-noflip,opencv,dlib")
+    ap.add_argument("--systems", default="idmatch,idmatch-flip,opencv,dlib")
     ap.add_argument("--pairs", default="verification/lfw_deepfunneled/pairs.csv")
     ap.add_argument("--speed-pairs", type=int, default=60, help="0 skips timing (use speed.py for interleaved timing)")
     ap.add_argument("--out", default=str(REPORTS / "verify_lfw.json"))
@@ -81,7 +77,6 @@ def main() -> None:
     require_data()
     cv2.setNumThreads(2)
     pairs = read_pairs(DATA / args.pairs)
-    cal = shipped_calibration()
     results, curves = {}, {}
     for sysname in args.systems.split(","):
         model_id, embed, engine = make_system(sysname)
@@ -90,7 +85,7 @@ def main() -> None:
         # cached_templates may hold more images than the pairs use (population cache): restrict
         scores = pair_scores(sysname, pairs, templates)
         fte = sorted(p for p in pairs.images if p not in templates)
-        rep = verification_report(scores, pairs.same, pairs.folds, cal if engine is not None else None,
+        rep = verification_report(scores, pairs.same, pairs.folds, engine.calibration if engine is not None else None,
                                   fte_images=len(fte), n_images=len(pairs.images))
         rep["fte_list"] = fte
         if args.speed_pairs:

@@ -115,7 +115,7 @@ def main() -> None:
     require_data()
     cv2.setNumThreads(2)
     engine = FaceEngine()
-    cal = shipped_calibration()
+    cal = engine.calibration
     report = {"calibration": cal.name, "model": engine.model_id,
               "sources": per_source(engine, cal), "populations": population_table(engine, cal),
               "chip_size": chip_size(engine, cal)}

@@ -117,11 +117,18 @@ class Calibration:
             raise CalibrationError(f"cannot read calibration file {path}: {exc}") from exc
 
 
-SHIPPED_CALIBRATION = "calibration_sface.json"
+#: shipped calibration file per engine model id (the threshold belongs to the exact scoring path)
+SHIPPED_CALIBRATIONS = {"yunet+sface": "calibration_sface.json", "yunet+sface+flip": "calibration_sface_flip.json"}
+DEFAULT_MODEL_ID = "yunet+sface"
 
 
 @lru_cache(maxsize=4)
-def shipped_calibration(name: str = SHIPPED_CALIBRATION) -> Calibration:
+def shipped_calibration(model_id: str = DEFAULT_MODEL_ID) -> Calibration:
+    """The calibration shipped for an engine configuration (``FaceEngine.model_id``)."""
+    name = SHIPPED_CALIBRATIONS.get(model_id)
+    if name is None:
+        raise CalibrationError(f"no shipped calibration for model {model_id!r}; calibrate it with `idmatch calibrate` "
+                               f"(shipped: {sorted(SHIPPED_CALIBRATIONS)})")
     try:
         text = resources.files("idmatch").joinpath("data", name).read_text()
     except FileNotFoundError as exc:

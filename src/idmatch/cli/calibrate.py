@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from . import EXIT_OK
+from .verify import add_engine_args
 
 
 def register(sub) -> None:
@@ -15,7 +16,7 @@ def register(sub) -> None:
     p.add_argument("--fmr", type=float, default=1e-4, help="the operating FMR that must be supported (default 1e-4)")
     p.add_argument("--combine-shipped", action="store_true",
                    help="never go below the shipped thresholds (strictest of yours and the shipped populations)")
-    p.add_argument("--no-flip", action="store_true")
+    add_engine_args(p)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
@@ -35,7 +36,7 @@ def run(args) -> int:
     table = embed_images(paths, folder, lambda p: engine.analyze(p).template, progress=not args.no_progress)
     pop = population_scores(args.name or folder.name, table.templates, identity_of, fte=len(table.failures))
     cal = build_calibration([pop], model=engine.model_id, name=args.name or folder.name, required_fmr=args.fmr)
-    before = shipped_calibration()
+    before = shipped_calibration(engine.model_id)
     if args.combine_shipped:
         for p in cal.points:
             try:

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from . import EXIT_OK
+from .verify import add_engine_args
 
 
 def register(sub) -> None:
@@ -13,7 +14,7 @@ def register(sub) -> None:
     p.add_argument("--root", default=None, help="folder the image paths are relative to (default: the CSV's folder)")
     p.add_argument("--out", default="reports/eval", help="folder for report.json, roc.png, det.png")
     p.add_argument("--calibration", help="calibration JSON (default: shipped)")
-    p.add_argument("--no-flip", action="store_true", help="skip mirrored-crop augmentation")
+    add_engine_args(p)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     p.set_defaults(func=run)

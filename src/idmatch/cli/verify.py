@@ -12,11 +12,16 @@ def register(sub) -> None:
     p.add_argument("live_image", help="live capture of the applicant")
     p.add_argument("--fmr", type=float, default=None, help="target false-match rate (default: 1e-4)")
     p.add_argument("--calibration", help="calibration JSON written by `idmatch calibrate` (default: shipped)")
-    p.add_argument("--no-flip", action="store_true", help="skip mirrored-crop augmentation (faster, slightly less accurate)")
+    add_engine_args(p)
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--no-quality-gate", action="store_true",
                    help="compare even when an image fails the quality check (default: refuse, exit 2, with the reasons)")
     p.set_defaults(func=run)
+
+
+def add_engine_args(p) -> None:
+    p.add_argument("--flip", action="store_true",
+                   help="accurate mode: also embed the mirrored face (+0.07 pt LFW accuracy, ~1.8x the time)")
 
 
 def make_engine(args):
@@ -24,7 +29,7 @@ def make_engine(args):
     from ..pipeline import EngineConfig, FaceEngine
 
     cal = Calibration.load(args.calibration) if getattr(args, "calibration", None) else None
-    return FaceEngine(EngineConfig(flip_augment=not getattr(args, "no_flip", False)), calibration=cal)
+    return FaceEngine(EngineConfig(flip_augment=getattr(args, "flip", False)), calibration=cal)
 
 
 def run(args) -> int:
