@@ -141,7 +141,7 @@ def mate_recall(found: list[set], truth: np.ndarray, top1: np.ndarray) -> dict:
     return {"queries": int(len(sel)), "found": float(np.mean([truth[i, 0] in found[i] for i in sel])) if len(sel) else None}
 
 
-def bench_exact(gallery, keys, queries, truth, n_lat: int) -> dict:
+def bench_exact(gallery, keys, queries, truth, n_lat: int, threads: int) -> dict:
     t0 = time.perf_counter()
     idx = ExactIndex(capacity=len(gallery))
     refs = [str(i) for i in range(len(gallery))]
@@ -151,8 +151,38 @@ def bench_exact(gallery, keys, queries, truth, n_lat: int) -> dict:
     res = {"build_s": round(build, 2), "memory_mb": round(idx.matrix().nbytes / 2**20, 1),
            "recall_at_10": recall(found, truth[:100]),
            "latency": latency(lambda q: idx.search(q, K), queries[:n_lat], "exact search")}
+    if threads > 1:   # the same matrix split into row blocks searched on `threads` cores (wall time is what counts)
+        idx.threads = threads
+        found = [{int(h.ref_id) for h in idx.search(q, K)} for q in queries[:100]]
+        res[f"threads_{threads}"] = {"recall_at_10": recall(found, truth[:100]),
+                                     "latency": latency(lambda q: idx.search(q, K), queries[:n_lat],
+                                                        f"exact search, {threads} threads")}
     del idx
     gc.collect()
+    return res
+
+
+def bench_int8(gallery, keys, queries, truth, top1, threads: int) -> dict:
+    """Int8 candidate scan (onnxruntime, pre-packed snapshot) + float32 re-scoring, 1 and ``threads`` threads."""
+    from idmatch.fraud.int8_index import Int8ExactIndex
+
+    res: dict = {}
+    for th in sorted({1, threads}):
+        idx = Int8ExactIndex(capacity=len(gallery), threads=th)
+        idx.add_matrix([str(i) for i in range(len(gallery))], keys.tolist(), gallery)
+        rss0 = rss_mb()
+        t0, c0 = time.perf_counter(), time.process_time()
+        idx.freeze()
+        freeze_s, freeze_cpu = time.perf_counter() - t0, time.process_time() - c0
+        found = [{int(h.ref_id) for h in idx.search(q, K)} for q in queries]
+        res[f"threads_{th}"] = {
+            "snapshot_s": round(freeze_s, 2), "snapshot_cpu_s": round(freeze_cpu, 2),
+            "memory_mb": round(idx.memory_bytes() / 2**20, 1), "snapshot_rss_delta_mb": round(rss_mb() - rss0, 1),
+            "recall_at_10": round(recall(found, truth), 4), "mate_recall": mate_recall(found, truth, top1),
+            "latency": latency(lambda q: idx.search(q, K, exclude_identity="none"), queries, f"exact-int8 {th} thr")}
+        log.info("exact-int8 %d threads %s", th, res[f"threads_{th}"])
+        del idx
+        gc.collect()
     return res
 
 
@@ -270,12 +300,13 @@ def main() -> None:
     ap.add_argument("--pg-efc", type=int, default=64, help="pgvector HNSW ef_construction")
     ap.add_argument("--exact-queries", type=int, default=200)
     ap.add_argument("--out", default=str(REPORTS / "fraud_index.json"))
+    ap.add_argument("--note", default="", help="how loaded the machine was (stored in the report)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     REPORTS.mkdir(exist_ok=True)
     backends = args.backends.split(",")
     out: dict = {"size": args.size, "threads": args.threads, "k": K, "cpu_count": os.cpu_count(),
-                 "load_avg_start": os.getloadavg(), "note": "measured on a CPU shared with other jobs (niced)"}
+                 "load_avg_start": os.getloadavg(), "note": args.note}
     t0 = time.perf_counter()
     gallery, keys, queries, stats, comp = build_gallery(args.size)
     out.update(gallery_composition=comp, score_stats=stats, generate_s=round(time.perf_counter() - t0, 1))
@@ -288,8 +319,11 @@ def main() -> None:
         Path(args.out).write_text(json.dumps(out, indent=1))
 
     if "exact" in backends:
-        out["exact"] = bench_exact(gallery, keys, queries, truth, args.exact_queries)
+        out["exact"] = bench_exact(gallery, keys, queries, truth, args.exact_queries, args.threads)
         log.info("exact %s", out["exact"])
+        save()
+    if "exact-int8" in backends:
+        out["exact_int8"] = bench_int8(gallery, keys, queries, truth, top1, args.threads)
         save()
     if "usearch" in backends:
         hp = HnswParams(connectivity=args.m, expansion_add=args.efc)

@@ -8,7 +8,14 @@ import pytest
 
 from idmatch.fraud import ExactIndex, GalleryError, USearchIndex, choose_backend, load_index, make_index, open_or_rebuild
 
-BACKENDS = ["exact", "usearch", pytest.param("pgvector", marks=pytest.mark.postgres)]
+from idmatch.fraud.int8_index import Int8ExactIndex
+
+BACKENDS = ["exact", "exact-int8", "usearch", pytest.param("pgvector", marks=pytest.mark.postgres)]
+
+
+def small_int8(**kw) -> Int8ExactIndex:
+    """The int8 scan switched on at toy sizes (it starts at 50 k templates by default)."""
+    return Int8ExactIndex(min_frozen=64, refreeze_rows=40, **kw)
 
 
 @pytest.fixture
@@ -20,6 +27,8 @@ def make(request, tmp_path):
     def _make():
         if kind == "exact":
             return ExactIndex()
+        if kind == "exact-int8":
+            return small_int8()
         if kind == "usearch":
             return USearchIndex()
         import sqlalchemy as sa
@@ -93,7 +102,7 @@ def test_agrees_with_exact_search_and_rebuilds(make):
     assert idx.rebuild(rows[:10]) == 10 and len(idx) == 10   # rebuild replaces, not appends
 
 
-@pytest.mark.parametrize("make", ["exact", "usearch"], indirect=True)
+@pytest.mark.parametrize("make", ["exact", "exact-int8", "usearch"], indirect=True)
 def test_file_backends_survive_reload(make, tmp_path):
     rng = np.random.default_rng(3)
     x = unit(rng, 100)
@@ -151,10 +160,11 @@ def test_open_or_rebuild_falls_back_to_the_database_rows(tmp_path):
 
 def test_backend_choice():
     assert choose_backend(1_000) == "exact"
-    assert choose_backend(5_000_000) == "usearch"
+    assert choose_backend(5_000_000) == "exact-int8"     # needs only onnxruntime: the default install has it
     assert choose_backend(1_000, "postgresql") == "pgvector"
     assert isinstance(make_index("auto", 10), ExactIndex)
-    assert isinstance(make_index("auto", 10_000_000), USearchIndex)
+    assert isinstance(make_index("auto", 10_000_000), Int8ExactIndex)
+    assert isinstance(make_index("usearch", 10_000_000), USearchIndex)
     with pytest.raises(GalleryError):
         make_index("pgvector")
 
@@ -170,3 +180,78 @@ def test_exact_index_split_over_threads_gives_the_same_answer():
     for q in unit(rng, 5):
         assert three.search(q, 10) == one.search(q, 10)
         assert three.search(q, 10, exclude_identity="k7") == one.search(q, 10, exclude_identity="k7")
+
+
+def test_int8_scan_returns_exact_search_answers_through_adds_and_erasures():
+    """The int8 candidate scan + float32 re-scoring gives float32 exact search's hits and scores,
+    also while enrolments and erasures accumulate beside the snapshot and after it is re-taken."""
+    rng = np.random.default_rng(7)
+    n = 6000
+    x = unit(rng, n + 1500)
+    refs, keys = [f"r{i}" for i in range(n)], [f"k{i // 2}" for i in range(n)]
+    exact, fast = ExactIndex(), Int8ExactIndex(min_frozen=1000, refreeze_rows=700)
+    exact.add_matrix(refs, keys, x[:n])
+    fast.add_matrix(refs, keys, x[:n])
+    fast.freeze()
+    probes = x[rng.choice(n, 40, replace=False)] + 0.25 * unit(rng, 40)   # near-duplicates and
+    probes = np.concatenate([probes, unit(rng, 40)])                       # strangers (near-ties)
+
+    def same(qs):
+        for q in qs:
+            a, b = exact.search(q, 10), fast.search(q, 10)
+            assert [h.ref_id for h in b] == [h.ref_id for h in a]
+            assert [h.score for h in b] == pytest.approx([h.score for h in a], abs=1e-6)
+            e = a[0].identity_key
+            assert fast.search(q, 10, exclude_identity=e) == exact.search(q, 10, exclude_identity=e)
+
+    same(probes)
+    assert fast._snap is not None and fast._snap.n == n                  # the int8 path did the work
+    extra = 0
+    for step in range(1200):                                              # churn: enrol, erase, re-enrol
+        op = rng.integers(3)
+        if op == 0:
+            r = f"r{n + extra}"
+            extra += 1
+            row = (r, f"k{rng.integers(n)}", x[n + extra % 1500])
+        elif op == 1:
+            victim = f"r{rng.integers(n + extra)}"
+            assert fast.remove(victim) == exact.remove(victim)
+            continue
+        else:
+            row = (f"r{rng.integers(n)}", "moved", unit(rng, 1)[0])
+        exact.add(*row)
+        fast.add(*row)
+        if step % 300 == 0:
+            same(probes[::8])
+    assert len(fast) == len(exact)
+    same(probes)
+    assert fast.wait_frozen(timeout=30)
+    assert fast._snap.n != n                                              # re-taken in the background
+    same(probes)
+
+
+def test_int8_scan_split_over_threads_gives_the_same_answer(tmp_path):
+    rng = np.random.default_rng(8)
+    n = 5000
+    x = unit(rng, n)
+    refs, keys = [f"r{i}" for i in range(n)], [f"k{i}" for i in range(n)]
+    one, two = Int8ExactIndex(min_frozen=100), Int8ExactIndex(min_frozen=100, threads=2)
+    for idx in (one, two):
+        idx.add_matrix(refs, keys, x)
+        idx.freeze()
+    assert len(two._snap._parts) == 4 and len(one._snap._parts) == 1
+    for q in unit(rng, 10):
+        assert two.search(q, 10) == one.search(q, 10)
+    two.save(tmp_path / "g")
+    back = load_index(tmp_path / "g", threads=2)                         # loads as the int8 kind
+    assert isinstance(back, Int8ExactIndex) and back.scan_threads == 2 and len(back) == n
+    assert back.search(x[17], 1)[0].ref_id == "r17"
+
+
+def test_int8_backend_names_what_to_install_when_its_graph_is_missing(monkeypatch, tmp_path):
+    from idmatch.fraud import int8_index
+
+    monkeypatch.setattr(int8_index.resources, "files", lambda pkg: tmp_path)
+    with pytest.raises(GalleryError) as exc:
+        Int8ExactIndex()
+    assert exc.value.code == "model_not_found" and "reinstall idmatch" in str(exc.value)

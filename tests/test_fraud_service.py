@@ -41,8 +41,9 @@ def test_stages_are_the_fraud_ones(fsvc):
 
     stages = {st.name: st for st in fsvc.app.state.sessions.decision_policy.stages}
     assert isinstance(stages["duplicate_face"], DuplicateFaceStage)
-    # configured gallery size 1 M (the default) → HNSW on SQLite, pgvector on PostgreSQL
-    assert stages["duplicate_face"].index.kind == ("pgvector" if fsvc.backend == "postgres" else "usearch")
+    # configured gallery size 1 M (the default) → int8-scan exact search on SQLite (onnxruntime only,
+    # so the plain `pip install idmatch[service]` has it), pgvector on PostgreSQL
+    assert stages["duplicate_face"].index.kind == ("pgvector" if fsvc.backend == "postgres" else "exact-int8")
 
 
 def test_sixth_registration_of_one_identity_is_rejected(fsvc):

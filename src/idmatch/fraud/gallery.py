@@ -437,8 +437,12 @@ def _atomic_dir(path: Path, write: Callable[[Path], None], meta: dict) -> None:
 
 
 def load_index(path: str | Path, threads: int = 1) -> GalleryIndex:
-    """Load a saved exact or usearch index, whichever kind the folder holds."""
+    """Load a saved exact, exact-int8 or usearch index, whichever kind the folder holds."""
     kind = read_meta(path).get("kind")
+    if kind == "exact-int8":
+        from .int8_index import Int8ExactIndex
+
+        return Int8ExactIndex.load(path, threads=threads)
     if kind == ExactIndex.kind:
         return ExactIndex.load(path, threads=threads)
     if kind == USearchIndex.kind:

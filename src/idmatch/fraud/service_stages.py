@@ -145,7 +145,7 @@ def approved_rows(store: Any) -> list[Row]:
 def make_service_stages(store: Any, backend: str | None = None, gallery_size: int | None = None,
                         fpir: float | None = None, line_outcome: Outcome | None = None) -> list:
     """Both stages for a service ``store``. Defaults come from the environment:
-    ``IDMATCH_DEDUP_BACKEND`` (auto|exact|usearch|pgvector), ``IDMATCH_DEDUP_GALLERY_SIZE`` (1000000),
+    ``IDMATCH_DEDUP_BACKEND`` (auto|exact|exact-int8|usearch|pgvector), ``IDMATCH_DEDUP_GALLERY_SIZE`` (1000000),
     ``IDMATCH_DEDUP_FPIR`` (0.01), ``IDMATCH_LINE_LIMIT_OUTCOME`` (review|fail), ``IDMATCH_DEDUP_THREADS`` (1)."""
     backend = backend or os.environ.get("IDMATCH_DEDUP_BACKEND", "auto")
     gallery_size = int(gallery_size or os.environ.get("IDMATCH_DEDUP_GALLERY_SIZE", 1_000_000))
@@ -156,5 +156,7 @@ def make_service_stages(store: Any, backend: str | None = None, gallery_size: in
     in_db = index.kind == "pgvector"
     if not in_db:
         n = index.rebuild(approved_rows(store))
+        if hasattr(index, "freeze"):
+            index.freeze()          # the int8 snapshot before the first request, not during it
         log.info("duplicate-face gallery (%s) rebuilt from %d approved registrations", index.kind, n)
     return [LinesStage(store, line_outcome), DuplicateFaceStage(index, dedup_policy(gallery_size, fpir), in_db)]
