@@ -1,6 +1,8 @@
-"""Duplicate-face gallery: one interface, three backends chosen by gallery size and database.
+"""Duplicate-face gallery: one interface, four backends chosen by gallery size and database.
 
 * :class:`ExactIndex` — numpy matrix product over every enrolled template (exact; small galleries).
+* :class:`~idmatch.fraud.int8_index.Int8ExactIndex` — the same, with an int8 candidate scan in
+  onnxruntime re-scored in float32 (exact in practice; large galleries off PostgreSQL).
 * :class:`USearchIndex` — HNSW graph (usearch), persisted to a folder, incremental add and delete.
 * :class:`PgVectorIndex` — pgvector's HNSW index inside PostgreSQL (in :mod:`idmatch.fraud.pgvector_index`).
 

@@ -7,8 +7,8 @@
   a hit sends the session to ``review`` with the matched *session id* only. Approved registrations are
   enrolled in the decision's transaction (``on_decided``); erasure removes them (``on_erased``).
 
-The gallery is pgvector inside the service's database on PostgreSQL, otherwise an in-process exact or
-usearch index, rebuilt from the encrypted templates of approved sessions at start-up.
+The gallery is pgvector inside the service's database on PostgreSQL, otherwise an in-process exact
+(float32 or int8-scan) or usearch index, rebuilt from the encrypted templates of approved sessions at start-up.
 
 Switch-on: :func:`make_service_stages` builds both; the service picks them up when
 ``idmatch.fraud.service_stages`` is exported (see docs/fraud.md, "Service integration").
@@ -146,12 +146,14 @@ def make_service_stages(store: Any, backend: str | None = None, gallery_size: in
                         fpir: float | None = None, line_outcome: Outcome | None = None) -> list:
     """Both stages for a service ``store``. Defaults come from the environment:
     ``IDMATCH_DEDUP_BACKEND`` (auto|exact|exact-int8|usearch|pgvector), ``IDMATCH_DEDUP_GALLERY_SIZE`` (1000000),
-    ``IDMATCH_DEDUP_FPIR`` (0.01), ``IDMATCH_LINE_LIMIT_OUTCOME`` (review|fail), ``IDMATCH_DEDUP_THREADS`` (1)."""
+    ``IDMATCH_DEDUP_FPIR`` (0.01), ``IDMATCH_LINE_LIMIT_OUTCOME`` (review|fail), ``IDMATCH_DEDUP_THREADS`` (2, or 1 on a one-core machine: cores one
+    gallery search uses; at 1 M templates exact-int8 answers in 8.8 / 16.5 ms p50 / p99 on 2 cores,
+    14.8 / 26.7 ms on one)."""
     backend = backend or os.environ.get("IDMATCH_DEDUP_BACKEND", "auto")
     gallery_size = int(gallery_size or os.environ.get("IDMATCH_DEDUP_GALLERY_SIZE", 1_000_000))
     fpir = float(fpir or os.environ.get("IDMATCH_DEDUP_FPIR", 0.01))
     line_outcome = line_outcome or os.environ.get("IDMATCH_LINE_LIMIT_OUTCOME") or None  # type: ignore[assignment]
-    threads = int(os.environ.get("IDMATCH_DEDUP_THREADS", 1))
+    threads = int(os.environ.get("IDMATCH_DEDUP_THREADS", min(2, os.cpu_count() or 1)))
     index = make_index(backend, gallery_size, engine=store.engine, threads=threads)  # type: ignore[arg-type]
     in_db = index.kind == "pgvector"
     if not in_db:
