@@ -21,7 +21,7 @@ from typing import Any, Iterable, Literal
 
 import numpy as np
 
-from .dedup import DedupPolicy, check_duplicate, dedup_policy, enrolment_template
+from .dedup import DedupPolicy, DedupResult, check_duplicate, dedup_policy, enrolment_template
 from .gallery import GalleryIndex, Row
 from .lines import LineCheck
 from .select import make_index
@@ -83,17 +83,47 @@ class LinesStage:
 class DuplicateFaceStage:
     name = "duplicate_face"
 
-    def __init__(self, index: GalleryIndex, policy: DedupPolicy, in_db: bool = False):
-        self.index, self.policy, self.in_db = index, policy, in_db
+    def __init__(self, index: GalleryIndex, policy: DedupPolicy, in_db: bool = False, store: Any = None):
+        """``store``: the service store, to confirm an in-process gallery's hits against the database."""
+        self.index, self.policy, self.in_db, self.store = index, policy, in_db, store
 
     def on_portrait(self, ctx):
         return []
+
+    def find(self, template: np.ndarray, id_hash: str) -> DedupResult:
+        """The duplicate search. An in-process gallery (not pgvector) can hold entries the database no
+        longer has as approved — erased through another worker, or enrolled by a decision whose
+        transaction then failed — so its hits are confirmed against the database first; an entry
+        that fails is dropped from this worker's gallery and the search repeated."""
+        res = check_duplicate(self.index, [template], id_hash, self.policy)
+        for _ in range(3):
+            if not res.matches or self.in_db or self.store is None:
+                return res
+            refs = [m.ref_id for m in res.matches]
+            stale = set(refs) - self._approved(refs)
+            if not stale:
+                return res
+            for ref in stale:
+                self.index.remove(ref)
+            log.warning("duplicate-face gallery held %d entr%s no longer approved in the database; dropped",
+                        len(stale), "y" if len(stale) == 1 else "ies")
+            res = check_duplicate(self.index, [template], id_hash, self.policy)
+        return res
+
+    def _approved(self, refs: list[str]) -> set[str]:
+        from sqlalchemy import select
+
+        from ..store.models import RegSession
+
+        with self.store.session() as db:
+            return set(db.execute(select(RegSession.id).where(RegSession.id.in_(refs),
+                                                              RegSession.status == "approved")).scalars())
 
     def on_live(self, ctx):
         tpl = registration_template(ctx)
         if tpl is None or ctx.id_hash is None:
             return []
-        res = check_duplicate(self.index, [tpl], ctx.id_hash, self.policy)
+        res = self.find(tpl, ctx.id_hash)
         details = {"threshold": round(self.policy.threshold, 5),
                    "hits": [{"ref": m.ref_id, "score": round(m.score, 5)} for m in res.matches]}
         if res.decision == "review":
@@ -161,4 +191,4 @@ def make_service_stages(store: Any, backend: str | None = None, gallery_size: in
         if hasattr(index, "freeze"):
             index.freeze()          # the int8 snapshot before the first request, not during it
         log.info("duplicate-face gallery (%s) rebuilt from %d approved registrations", index.kind, n)
-    return [LinesStage(store, line_outcome), DuplicateFaceStage(index, dedup_policy(gallery_size, fpir), in_db)]
+    return [LinesStage(store, line_outcome), DuplicateFaceStage(index, dedup_policy(gallery_size, fpir), in_db, store)]
