@@ -255,3 +255,21 @@ def test_int8_backend_names_what_to_install_when_its_graph_is_missing(monkeypatc
     with pytest.raises(GalleryError) as exc:
         Int8ExactIndex()
     assert exc.value.code == "model_not_found" and "reinstall idmatch" in str(exc.value)
+
+
+@pytest.mark.parametrize("make", ["exact", "exact-int8"], indirect=True)
+def test_exact_backends_exclude_an_identity_that_holds_more_entries_than_the_margin(make):
+    """The probe's own identity fills the first 40 places (more than EXCLUDE_MARGIN): excluding it
+    still returns the 10 best of the other identities, as a brute-force scan finds them."""
+    rng = np.random.default_rng(9)
+    x = unit(rng, 400)
+    probe = x[0]
+    own = probe + 0.05 * unit(rng, 40)                     # 40 near-copies under one identity
+    idx = make()
+    idx.add_many([(f"own{i}", "me", t) for i, t in enumerate(own)] + [(f"r{i}", f"k{i}", x[i]) for i in range(1, 400)])
+    if hasattr(idx, "freeze"):
+        idx.freeze()
+    hits = idx.search(probe, 10, exclude_identity="me")
+    truth = np.argsort(-(x[1:] @ probe))[:10] + 1
+    assert [h.ref_id for h in hits] == [f"r{i}" for i in truth]
+    assert all(h.identity_key != "me" for h in hits)

@@ -212,20 +212,29 @@ class ExactIndex(GalleryIndex):
             if n == 0 or k <= 0:
                 return []
             kk = min(n, k + (EXCLUDE_MARGIN if exclude_identity is not None else 0))
-            if self.threads > 1 and n >= 2 * self.MIN_BLOCK:
-                scores, top = self._blocked(q, n, kk)
-            else:
-                scores = self._m[:n] @ q
-                top = np.argpartition(-scores, kk - 1)[:kk] if kk < n else np.arange(n)
-            top = top[np.argsort(-scores[top], kind="stable")]
-            hits = [Hit(self._refs[i], self._keys[i], float(scores[i])) for i in top]
+            rows, scores = self._top(q, n, kk)
+            hits = [Hit(self._refs[i], self._keys[i], float(s)) for i, s in zip(rows, scores)]
             out = self._finish(iter(hits), k, exclude_identity)
             if len(out) < k and kk < n and exclude_identity is not None:   # many entries of one identity
-                mask = np.array([key != exclude_identity for key in self._keys])
-                s = np.where(mask, scores, -np.inf)
-                top = np.argsort(-s, kind="stable")[: min(k, int(mask.sum()))]
-                out = [Hit(self._refs[i], self._keys[i], float(scores[i])) for i in top]
+                out = self._top_excluding(q, n, k, exclude_identity)
             return out
+
+    def _top(self, q: np.ndarray, n: int, kk: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``kk`` best rows of ``[0, n)``, best first, and their exact float32 scores."""
+        if self.threads > 1 and n >= 2 * self.MIN_BLOCK:
+            scores, top = self._blocked(q, n, kk)
+        else:
+            scores = self._m[:n] @ q
+            top = np.argpartition(-scores, kk - 1)[:kk] if kk < n else np.arange(n)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top, scores[top]
+
+    def _top_excluding(self, q: np.ndarray, n: int, k: int, exclude_identity: str) -> list[Hit]:
+        """Full scan skipping one identity: for a probe whose identity holds more than EXCLUDE_MARGIN entries."""
+        mask = np.array([key != exclude_identity for key in self._keys[:n]])
+        s = np.where(mask, self._m[:n] @ q, -np.inf)
+        top = np.argsort(-s, kind="stable")[: min(k, int(mask.sum()))]
+        return [Hit(self._refs[i], self._keys[i], float(s[i])) for i in top]
 
     def _blocked(self, q: np.ndarray, n: int, kk: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and candidate rows from ``threads`` row blocks scored in parallel."""

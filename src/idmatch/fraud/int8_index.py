@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .gallery import EXCLUDE_MARGIN, TEMPLATE_DIM, ExactIndex, GalleryError, Hit, normalise
+from .gallery import TEMPLATE_DIM, ExactIndex, GalleryError
 
 log = logging.getLogger(__name__)
 
@@ -211,29 +211,20 @@ class Int8ExactIndex(ExactIndex):
     def _unfrozen(self, n: int) -> int:
         return max(0, n - (self._snap.n if self._snap else 0)) + len(self._dirty)
 
-    def search(self, template: np.ndarray, k: int = 10, exclude_identity: str | None = None) -> list[Hit]:
-        q = normalise(template, self.dim)
-        with self._lock:
-            n = len(self._refs)
-            if n == 0 or k <= 0:
-                return []
-            if n >= self.min_frozen and self._unfrozen(n) > self.refreeze_rows:
-                self._start_freeze()                 # in the background; this search goes on
-            snap = self._snap
-            if snap is None:
-                return super().search(q, k, exclude_identity)
-            kk = min(n, k + (EXCLUDE_MARGIN if exclude_identity is not None else 0))
-            cand = snap.candidates(q, max(self.CANDIDATES, 4 * kk))
-            stale = np.fromiter(self._dirty, np.int64, len(self._dirty)) if self._dirty else np.empty(0, np.int64)
-            cand = cand[(cand < n) & ~np.isin(cand, stale)]
-            cand = np.concatenate([cand, np.arange(snap.n, n), stale[stale < n]])
-            scores = self._m[cand] @ q                          # exact float32 re-scoring
-            order = np.argsort(-scores, kind="stable")[:kk]
-            hits = [Hit(self._refs[i], self._keys[i], float(s)) for i, s in zip(cand[order], scores[order])]
-            out = self._finish(iter(hits), k, exclude_identity)
-            if len(out) < k and kk < n and exclude_identity is not None:   # one identity holds many entries
-                return super().search(q, k, exclude_identity)
-            return out
+    def _top(self, q: np.ndarray, n: int, kk: int) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates from the int8 scan, plus the rows outside the snapshot, re-scored in float32."""
+        if n >= self.min_frozen and self._unfrozen(n) > self.refreeze_rows:
+            self._start_freeze()                 # in the background; this search goes on
+        snap = self._snap
+        if snap is None:
+            return super()._top(q, n, kk)
+        cand = snap.candidates(q, max(self.CANDIDATES, 4 * kk))
+        stale = np.fromiter(self._dirty, np.int64, len(self._dirty)) if self._dirty else np.empty(0, np.int64)
+        cand = cand[(cand < n) & ~np.isin(cand, stale)]
+        cand = np.concatenate([cand, np.arange(snap.n, n), stale[stale < n]])
+        scores = self._m[cand] @ q                          # exact float32 re-scoring
+        order = np.argsort(-scores, kind="stable")[:kk]
+        return cand[order], scores[order]
 
     def memory_bytes(self) -> int:
         """float32 matrix + the int8 snapshot (onnxruntime's packed copy is about the same size again)."""
