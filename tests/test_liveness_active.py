@@ -149,3 +149,62 @@ def test_issue_is_seedable_uniform_and_round_trips():
         Challenge.from_dict({"nonce": "x", "steps": ["jump"], "expires_at": 1})
     with pytest.raises(ChallengeError):
         Challenge.issue(length=0)
+
+
+# ---- server-owned capture: 10 frames/s, timestamps, a prompt schedule -----------------------------
+# d12 at 10 frames/s (pose read off with idmatch's estimator): the head turns to the subject's left
+# and reaches +18° at 1.5 s, right (-22°) at 3.1 s, left again (+23°) at 6.6 s; the clip ends at 7.2 s.
+D12_STEPS = ["turn_left", "turn_right", "turn_left"]
+D12_PROMPTS = [0.9, 2.6, 6.0]
+
+
+@pytest.fixture(scope="module")
+def d12_10fps(shared_data):
+    return sample_frames(shared_data / "video" / "liveportrait" / "d12.mp4", 10.0)
+
+
+@pytest.fixture(scope="module")
+def d12_timed(engine, d12_10fps):
+    frames, times = d12_10fps
+    return analyze_frames(engine, frames, use_passive=False, frame_times=times)
+
+
+def scheduled(steps, prompts, capture_s=7.2):
+    now = time.time()
+    return Challenge(nonce="t", steps=list(steps), issued_at=now, expires_at=now + 60, prompt_at=list(prompts),
+                     capture_s=capture_s)
+
+
+def test_real_head_following_the_schedule_passes_with_depth(d12_timed, id_thr):
+    res = judge(scheduled(D12_STEPS, D12_PROMPTS), d12_timed, id_thr)
+    assert res.passed, res.to_dict(per_frame=False)
+    # every turn of a real head shows parallax well above the flat/folded-sheet range (< 0.035)
+    assert all(p is not None and p > 0.06 for p in res.parallax), res.parallax
+    assert len(res.match_frames) == 3
+    for i in res.match_frames:   # the turned frames handed to the match really are turned
+        assert abs(d12_timed.reports[i].pose.yaw) >= 12
+
+
+def test_movement_before_its_prompt_is_not_a_reaction(d12_timed, id_thr):
+    res = judge(scheduled(D12_STEPS, [1.45, 2.6, 6.0]), d12_timed, id_thr)   # left is reached 0.05 s after its prompt
+    assert not res.passed and "reaction_timing" in res.reasons
+    res = judge(scheduled(D12_STEPS, [0.9, 2.6, 1.0 + 6.6]), d12_timed, id_thr)  # the last prompt after the clip's turn
+    assert not res.passed and {"reaction_timing", "challenge_not_followed"} & set(res.reasons)
+
+
+def test_a_slow_or_gappy_capture_fails_frame_timing(engine, d12_10fps, id_thr):
+    frames, times = d12_10fps
+    slow = analyze_frames(engine, frames[::4], use_passive=False, frame_times=times[::4])   # 2.5 frames/s
+    res = judge(scheduled(D12_STEPS, D12_PROMPTS), slow, id_thr)
+    assert not res.passed and "frame_timing" in res.reasons
+    res = judge(scheduled(D12_STEPS, D12_PROMPTS), slow, id_thr, frame_times=[0.0] * len(slow.reports))
+    assert "frame_timing" in res.reasons   # timestamps that do not advance
+
+
+def test_repeated_frames_are_frozen(engine, d12_10fps, id_thr):
+    frames, times = d12_10fps
+    doubled = [f for f in frames for _ in range(2)][:150]
+    dtimes = [t + k * 0.05 for t in times for k in range(2)][:150]
+    a = analyze_frames(engine, doubled, use_passive=False, frame_times=dtimes)
+    res = judge(scheduled(D12_STEPS, D12_PROMPTS), a, id_thr)
+    assert not res.passed and "frozen_frames" in res.reasons

@@ -34,6 +34,7 @@ REASONS = {
     "no_face": "too many frames without a face",
     "multiple_faces": "more than one face in a frame",
     "identity_changed": "the face is not the same person in every frame",
+    "face_jump": "the face jumps between two frames: a cut, a swapped photo or a spliced stream",
     "static_sequence": "the frames do not move: a still image, not a live person",
     "frozen_frames": "the capture repeats identical frames: a frozen, looped or injected stream",
     "frame_timing": "the frames do not come at the capture rate the challenge asks (10 frames/s, no gaps, "
@@ -65,8 +66,10 @@ class ChallengeConfig:
     frontal_deg: float = 10.0
     mirrored: bool = False          # frames are a mirrored (selfie-preview) image
     # server-owned capture (used when the challenge carries a prompt schedule)
-    embed_every: int = 4            # identity: every n-th frame is embedded (and compared with its neighbours)
-    pad_every: int = 8              # passive PAD on every n-th frame with a face
+    work_side: int = 320            # frames are detected (pose, tracking) at most this many pixels on their longer side
+    embed_every: int = 8            # identity: every n-th frame is embedded (and compared with its neighbours)
+    pad_every: int = 16             # passive PAD on every n-th frame with a face
+    max_jump: float = 1.0           # face centre moving more than its width in 0.1 s = a cut (timed captures; real: <= 0.55)
     min_fps: float = 8.0            # median frame interval must be at most 1/min_fps
     max_gap_s: float = 0.6          # no hole in the capture longer than this
     frozen_diff: float = 0.35       # consecutive frames closer than this (mean |diff|, 0-255, 64x48 grey) are repeats
@@ -206,10 +209,12 @@ class AnalyzedFrames:
     faces: list[DetectedFace | None]
     reports: list[FrameReport]
     valid: list[int]
-    grays: list[np.ndarray] = field(default_factory=list, repr=False)
+    grays: list[np.ndarray] = field(default_factory=list, repr=False)   # at the work size
+    gray_scale: list[float] = field(default_factory=list)                 # work size / full size, per frame
     embedded: list[int] = field(default_factory=list)
     templates: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     frozen_pairs: int = 0
+    max_jump: float = 0.0               # largest face-centre move between consecutive frames, in face widths per 0.1 s
     frame_times: list[float] | None = None
     pitch0: float = 0.0
     reference: int | None = None
@@ -218,12 +223,20 @@ class AnalyzedFrames:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def _embedded_subset(valid: list[int], every: int) -> list[int]:
-    """Frames to embed: all of a short capture, else every ``every``-th frame with a face (and the last)."""
+def _embedded_subset(valid: list[int], reports: list[FrameReport], every: int) -> list[int]:
+    """Frames to embed: all of a short capture; else every ``every``-th frame with a face, the last
+    one, and every turn's peak (a local extreme of yaw at least 10° from the median), so the ID
+    portrait can be matched against the turned face."""
     if len(valid) <= 16:
         return list(valid)
-    sub = valid[::every]
-    return sub if sub[-1] == valid[-1] else sub + [valid[-1]]
+    sub = set(valid[::every]) | {valid[-1]}
+    yaw = {i: reports[i].pose.yaw for i in valid}
+    y0 = float(np.median(list(yaw.values())))
+    for n, i in enumerate(valid):
+        near = valid[max(0, n - 3):n + 4]
+        if abs(yaw[i] - y0) >= 10 and abs(yaw[i] - y0) == max(abs(yaw[j] - y0) for j in near):
+            sub.add(i)
+    return sorted(sub)
 
 
 def analyze_frames(engine, frames: Sequence[bytes | np.ndarray | str], passive=None, use_passive: bool = True,
@@ -244,16 +257,21 @@ def analyze_frames(engine, frames: Sequence[bytes | np.ndarray | str], passive=N
     reports: list[FrameReport] = []
     faces: list[DetectedFace | None] = []
     grays: list[np.ndarray] = []
+    scales: list[float] = []
     for i, img in enumerate(images):
-        found, _ = find_faces(img, engine.detector, engine.config.detection)
+        # detection, pose and tracking at the work size; faces are mapped back to the full frame
+        scale = min(1.0, cfg.work_side / max(img.shape[:2]))
+        work = img if scale == 1.0 else cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        found, _ = find_faces(work, engine.detector, engine.config.detection)
         rep = FrameReport(index=i, faces=len(found), time_s=None if frame_times is None else float(frame_times[i]))
         face = None
         if len(found) == 1:
-            face = choose_face(found, img.shape, engine.config.detection)
+            face = choose_face(found, work.shape, engine.config.detection).scaled(1.0 / scale)
             rep.pose = estimate_pose(face.landmarks, mirrored=cfg.mirrored)
         faces.append(face)
         reports.append(rep)
-        grays.append(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img)
+        grays.append(cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work)
+        scales.append(scale)
     small = [cv2.resize(g, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32) for g in grays]
     frozen = sum(1 for a, b in zip(small[:-1], small[1:]) if float(np.mean(np.abs(a - b))) < cfg.frozen_diff)
     t2 = time.perf_counter()
@@ -261,10 +279,18 @@ def analyze_frames(engine, frames: Sequence[bytes | np.ndarray | str], passive=N
     out = AnalyzedFrames(images=images, faces=faces, reports=reports, valid=valid, grays=grays, frozen_pairs=frozen,
                          frame_times=None if frame_times is None else [float(t) for t in frame_times])
     out.timings_ms = {"decode": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3}
+    out.gray_scale = scales
     if not valid:
         return out
     out.pitch0 = float(np.median([reports[i].pose.pitch for i in valid]))
-    out.embedded = _embedded_subset(valid, cfg.embed_every)
+    for a, b in zip(valid[:-1], valid[1:]):
+        if b == a + 1:
+            fa, fb = faces[a], faces[b]
+            d = float(np.hypot(fa.center[0] - fb.center[0], fa.center[1] - fb.center[1])) / max(fa.box[2], 1.0)
+            if frame_times is not None:
+                d *= 0.1 / max(float(frame_times[b]) - float(frame_times[a]), 0.02)
+                out.max_jump = max(out.max_jump, d)
+    out.embedded = _embedded_subset(valid, reports, cfg.embed_every)
     aligned = {i: engine.align(images[i], faces[i]) for i in out.embedded}
     for i in out.embedded:
         reports[i].sharpness = _sharpness(aligned[i])
@@ -343,8 +369,9 @@ def _turn_evidence(frames: AnalyzedFrames, steps: Sequence[str], done: Sequence[
         if start >= end or frames.faces[start] is None:
             start = max((i for i in range(prev_end, end) if frames.faces[i] is not None), default=end)
         if start < end:
-            face = frames.faces[start]
-            par.append(parallax(frames.grays[start:peak + 1], face.box, face.inter_eye_distance).parallax)
+            face, k = frames.faces[start], frames.gray_scale[start]
+            box = tuple(v * k for v in face.box)
+            par.append(parallax(frames.grays[start:peak + 1], box, face.inter_eye_distance * k).parallax)
         else:
             par.append(0.0)
         window = [i for i in frames.embedded if start <= i <= peak + 3]
@@ -389,6 +416,8 @@ def judge(challenge: Challenge, frames: AnalyzedFrames, identity_thr: float, now
     res.min_similarity = float(min(sims))
     if res.min_similarity < identity_thr:
         reasons.append("identity_changed")
+    if frames.max_jump > cfg.max_jump:
+        reasons.append("face_jump")
     yaws = [reports[i].pose.yaw for i in valid]
     pitches = [reports[i].pose.pitch for i in valid]
     sizes = [reports[i].pose.size for i in valid]
