@@ -24,7 +24,7 @@ from ..match import cosine_score
 from ..models import DetectedFace
 from .challenge import Challenge, ChallengeError
 from .parallax import parallax
-from .pose import HeadPose, estimate_pose
+from ..pose import HeadPose, estimate_pose
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +268,8 @@ def analyze_frames(engine, frames: Sequence[bytes | np.ndarray | str], passive=N
         if len(found) == 1:
             face = choose_face(found, work.shape, engine.config.detection).scaled(1.0 / scale)
             rep.pose = estimate_pose(face.landmarks, mirrored=cfg.mirrored)
+            if rep.pose is None:      # a degenerate landmark layout: no usable face in this frame
+                face = None
         faces.append(face)
         reports.append(rep)
         grays.append(cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work)
