@@ -423,6 +423,7 @@ async function begin() {
   stopGuidance();
   setGuidance("");
   $("#retry-panel").hidden = true;
+  $("#stage").scrollIntoView({ block: "center", behavior: "instant" });   // the whole preview in view while it runs
   $("#live-begin").disabled = true;
   let out;
   try {
@@ -459,7 +460,7 @@ async function send(c) {
   $("#live-begin").disabled = true;
   setPrompt("");
   setCue("");
-  setProgress(1, "live.sending");
+  setProgress(1, "");
   setGuidance("live.sending", "sending");
   const prevNonce = c.nonce;
   try {
@@ -480,6 +481,7 @@ async function send(c) {
             ? Math.min(e.retryAfter, RETRY_AFTER_MAX_S) : BACKOFF_S[Math.min(c.sends - 1, BACKOFF_S.length - 1)];
           showOutage(e, wait, c.sends + 1);
           await sleep(wait * 1000);
+          setGuidance("live.sending", "sending");
           continue;
         }
         $("#outage").hidden = true;
