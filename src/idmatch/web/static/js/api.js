@@ -62,7 +62,7 @@ export class Api {
    * One request. ``body``: a plain object (sent as JSON) or FormData. ``idem``: Idempotency-Key.
    * Resolves with the parsed JSON; rejects with an ApiFailure.
    */
-  async request(method, path, { body = null, idem = null, timeoutMs = TIMEOUT_MS, signal = null } = {}) {
+  async request(method, path, { body = null, idem = null, timeoutMs = TIMEOUT_MS, signal = null, slowMs = SLOW_MS } = {}) {
     const headers = { Accept: "application/json" };
     if (this.key) headers.Authorization = `Bearer ${this.key}`;
     if (idem) headers["Idempotency-Key"] = idem;
@@ -75,7 +75,7 @@ export class Api {
     const ctrl = new AbortController();
     if (signal) signal.addEventListener("abort", () => ctrl.abort(signal.reason));
     let timedOut = false;
-    const slow = setTimeout(() => this.onSlow(true), SLOW_MS);
+    const slow = setTimeout(() => this.onSlow(true), slowMs);
     const timer = setTimeout(() => { timedOut = true; ctrl.abort(); }, timeoutMs);
     let resp;
     try {

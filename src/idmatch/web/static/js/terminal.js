@@ -19,6 +19,7 @@ const PASSIVE = { fps: 3, seconds: 1.0 };       // a session without a challenge
 const BACK_TO_CENTRE_S = 1.8;       // after the last prompt, ask to look ahead again (if the capture runs on)
 const START_MARGIN_S = 5;           // a challenge that would expire before capture_s + this is renewed first
 const SEND_TIMEOUT_MS = 60000;      // the server judges the whole capture: give it time on a busy machine
+const SEND_SLOW_MS = 20000;         // ... and say "slow" only well after a normal judgement (a few seconds)
 const SEND_TRIES = 5;               // automatic sends of one capture on network/server failure
 const BACKOFF_S = [1, 2, 4, 8];     // waits between them; a Retry-After from the server wins (up to 20 s)
 const RETRY_AFTER_MAX_S = 20;
@@ -289,6 +290,7 @@ const ADVICE_ORDER = ["no_face", "multiple_faces", "too_dark", "too_bright", "fa
 async function guidanceTick() {
   if (state.guidanceBusy || state.running || state.sending) return;
   state.guidanceBusy = true;
+  warnIfSessionEnding();
   try {
     const blob = await grabFrame(video(), { maxSide: 640, quality: 0.85 });
     if (!blob) return;
@@ -468,7 +470,7 @@ async function send(c) {
       c.sends += 1;
       const t0 = performance.now();
       try {
-        const s = await api.post(`/v1/sessions/${state.session.id}/live`, captureForm(c), { idem: c.idem, timeoutMs: SEND_TIMEOUT_MS });
+        const s = await api.post(`/v1/sessions/${state.session.id}/live`, captureForm(c), { idem: c.idem, timeoutMs: SEND_TIMEOUT_MS, slowMs: SEND_SLOW_MS });
         if (state.trace) state.trace.sends.push({ ok: true, ms: Math.round(performance.now() - t0) });
         state.capture = null;
         $("#outage").hidden = true;
