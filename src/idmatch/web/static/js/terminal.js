@@ -24,7 +24,8 @@ const SEND_TRIES = 5;               // automatic sends of one capture on network
 const BACKOFF_S = [1, 2, 4, 8];     // waits between them; a Retry-After from the server wins (up to 20 s)
 const RETRY_AFTER_MAX_S = 20;
 const SESSION_WARN_S = 120;         // warn when the registration itself expires sooner than this
-const EXPIRED_CODES = ["challenge_expired", "nonce_expired", "challenge_used", "unknown_nonce", "bad_nonce"];
+// the capture's challenge is no longer the session's: expired, or already answered (a lost answer's resend)
+const EXPIRED_CODES = ["challenge_expired", "challenge_replaced", "nonce_expired", "challenge_used"];
 
 const api = new Api("clerk");
 const state = {
@@ -496,7 +497,7 @@ async function send(c) {
           return;
         }
         if (e instanceof ApiFailure && EXPIRED_CODES.includes(e.code)) {
-          await expiredMeanwhile(c.sends > 1);
+          await expiredMeanwhile(c.sends > 1, c.nonce);
           return;
         }
         $("#live-begin").disabled = false;
@@ -516,26 +517,28 @@ function showOutage(e, waitS, nextTry) {
   setGuidance("live.outage.kept", "outage");
 }
 
-/** The capture's challenge ran out (while the connection was down, or the server refused its nonce):
- *  not the applicant's doing. Read the session: a fresh challenge means a new attempt, in place. */
-async function expiredMeanwhile(afterOutage) {
+/** The capture's challenge ran out (while the connection was down, or the server refused its nonce as
+ *  expired or already answered): not the applicant's doing. A fresh challenge means a new attempt, in place. */
+async function expiredMeanwhile(afterOutage, oldNonce) {
   state.capture = null;
   let s;
   try {
     s = await api.get(`/v1/sessions/${state.session.id}`);
-  } catch (e) {
-    handleFailure(e, () => expiredMeanwhile(afterOutage));
-    return;
-  }
-  if (s.status === "awaiting_live" && s.challenge && s.challenge.nonce) {
     state.session = s;
-    state.lastAttempt = { codes: ["challenge_expired"], messages: [], notCounted: afterOutage };
-    showRetry();
+    if (s.decision || ["approved", "rejected", "review"].includes(s.status)) { showResult(); return; }
+    if (s.status === "awaiting_live" && (!s.challenge || s.challenge.nonce === oldNonce
+        || secondsUntil(s.challenge.deadline) < scheduleOf(s.challenge).seconds + 1)) {
+      await freshEnough({ ...s.challenge, deadline: "1970-01-01T00:00:00Z" });   // ask for a new one
+    }
+  } catch (e) {
+    showError(e instanceof ApiFailure && EXPIRED_CODES.includes(e.code) ? "err.challenge_expired_outage" : e,
+      e instanceof ApiFailure && e.transient ? () => expiredMeanwhile(afterOutage, oldNonce) : reset);
     return;
   }
-  state.session = s;
-  if (s.decision || ["approved", "rejected", "review"].includes(s.status)) { showResult(); return; }
-  showError("err.challenge_expired", reset);
+  const last = state.session.last_attempt;
+  const codes = last && Array.isArray(last.codes) && last.codes.length ? last.codes : ["challenge_expired"];
+  state.lastAttempt = { codes, messages: (last && last.messages) || [], notCounted: afterOutage };
+  showRetry();
 }
 
 /** The server's answer to a capture: a decision, or a fresh challenge for another attempt. */
@@ -546,7 +549,7 @@ function answer(s, prevNonce, afterOutage) {
     const last = s.last_attempt || {};
     const codes = Array.isArray(last.codes) ? last.codes : [];
     state.lastAttempt = { codes, messages: Array.isArray(last.messages) ? last.messages : [],
-      notCounted: afterOutage && codes.every((c) => c === "challenge_expired") };
+      notCounted: last.counted === false || (afterOutage && codes.every((c) => c === "challenge_expired")) };
     showRetry();
     return;
   }
