@@ -191,6 +191,9 @@ const DICT = {
 
     "reason.face_match": "The live face matches the ID portrait.",
     "reason.face_mismatch": "The live face does not match the ID portrait.",
+    "reason.turned_face_mismatch": "The face that made the head movements does not match the ID portrait.",
+    "reason.liveness_passive_only": "Only the single-picture liveness check ran (no head movements): a printed photo or a screen could pass it.",
+    "reason.quality_advice": "Image quality could be better.",
     "reason.face_match_uncertain": "The live face is close to, but not clearly, the ID portrait.",
     "reason.live": "The live capture shows a real, present person.",
     "reason.spoof_suspected": "The live capture looks like a photo, screen or mask, not a present person.",
@@ -445,6 +448,9 @@ const DICT = {
 
     "reason.face_match": "现场人脸与证件照一致。",
     "reason.face_mismatch": "现场人脸与证件照不一致。",
+    "reason.turned_face_mismatch": "做头部动作的人脸与证件照不一致。",
+    "reason.liveness_passive_only": "仅进行了单张照片的活体检测（未做头部动作），打印照片或屏幕也可能通过。",
+    "reason.quality_advice": "图像质量还可以更好。",
     "reason.face_match_uncertain": "现场人脸与证件照接近，但无法确认一致。",
     "reason.live": "现场采集为真人在场。",
     "reason.spoof_suspected": "现场采集疑似照片、屏幕或面具，而非真人在场。",
