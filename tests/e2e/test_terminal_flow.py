@@ -396,6 +396,26 @@ def test_network_drop_mid_submit_recovers_without_rejecting(live_server, camera_
     assert not errors
 
 
+def test_capture_interrupted_by_a_hidden_page_is_not_sent(live_server, camera_browser, media):
+    """A hidden page's timers are throttled: its frames would come late and the applicant would be blamed.
+    The capture stops, nothing is sent, and "Begin the check" starts it again."""
+    page = new_page(camera_browser)
+    sign_in(page, live_server)
+    applicant(page, number=HOLDER_NUMBER)
+    posts = track_live_posts(page)
+    portrait(page, media["portrait"])
+    wait_guidance(page)
+    page.get_by_role("button", name="Begin the check").click()
+    expect(page.locator("#prompt")).to_have_text(re.compile("Turn your head"), timeout=10_000)
+    page.evaluate("""() => { Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+                             document.dispatchEvent(new Event('visibilitychange')); }""")
+    expect(page.locator("#outage")).to_contain_text("The check was interrupted")
+    expect(page.get_by_role("button", name="Begin the check")).to_be_enabled()
+    expect(page.locator("#prompt")).to_have_text("")
+    page.wait_for_timeout(1000)
+    assert posts == []
+
+
 def test_other_persons_portrait_is_rejected_and_decided_once(live_server, camera_browser, media, screenshots):
     page = new_page(camera_browser)
     errors: list[str] = []

@@ -426,9 +426,13 @@ async function begin() {
   stopGuidance();
   setGuidance("");
   $("#retry-panel").hidden = true;
+  $("#outage").hidden = true;
   $("#stage").scrollIntoView({ block: "center", behavior: "instant" });   // the whole preview in view while it runs
   $("#live-begin").disabled = true;
   let out;
+  // a hidden page gets its timers throttled: the frames would come late and the applicant would be blamed
+  const onHide = () => { if (document.visibilityState === "hidden" && state.abort) state.abort.abort(); };
+  document.addEventListener("visibilitychange", onHide);
   try {
     out = await capture(ch);
   } catch (e) {
@@ -440,9 +444,23 @@ async function begin() {
     handleFailure(e instanceof CameraError ? e.i18nKey : e, begin);
     return;
   }
+  finally {
+    document.removeEventListener("visibilitychange", onHide);
+  }
   clearPromptTimers();
   state.running = false;
-  if (!out.frames.length) return;               // stopped (the clerk left the step)
+  if (state.abort.signal.aborted) {             // interrupted: nothing is sent, nothing counts
+    if (document.body.dataset.step !== "live") return;     // the clerk left the step
+    setPrompt("");
+    setCue("");
+    setProgress(null, "");
+    $("#outage").hidden = false;
+    setT("outage", "live.interrupted");
+    renderStepChips(challenge(), -1);
+    $("#live-begin").disabled = false;
+    startGuidance();
+    return;
+  }
   state.capture = { nonce: ch ? ch.nonce : "", frames: out.frames, times: out.times, idem: newIdempotencyKey(), sends: 0 };
   await send(state.capture);
 }
