@@ -23,6 +23,7 @@ export class ApiFailure extends Error {
 
   /** A plain-words message in the current language. */
   message_() {
+    if (this.code && has(`err.${this.code}`) && this.kind !== "offline") return t(`err.${this.code}`, { detail: this.detail });
     if (this.kind === "offline") return t("err.offline");
     if (this.kind === "timeout") return t("err.timeout");
     if (this.kind === "server") return t("err.server", { code: this.code || this.status });
