@@ -6,9 +6,9 @@ import json
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
+from ..decision import Policy, PolicyUpdate
 from ..store.models import AuditEvent
 from .auth import Principal, require
-from .policy import Policy, PolicyUpdate
 from .problems import ApiError
 from .schemas import AuditEventOut, AuditVerifyOut, EraseIn, EraseOut, KeyCreate, KeyCreated, KeyOut, iso
 

@@ -19,13 +19,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
+from ..decision import (DecisionContext, Policy, Reason, audit_details, combine, service_policy,
+                        stateless_policy)
 from ..errors import IdmatchError
+from ..liveness import Challenge, ChallengeResult, check_challenge
 from ..store.models import IdempotencyRecord, LineActivation, RegSession, StoredImage, Template, utcnow
 from ..store.store import Store, blob_aad
-from . import metrics, plugins
+from . import metrics
 from .auth import Principal
-from .decision import DecisionContext, DecisionPolicy, Reason, combine
-from .policy import Policy, effective_policy
+from .ports import StoreGallery, StoreLines
 from .problems import ApiError
 from .schemas import SessionCreate, iso
 
@@ -35,16 +37,23 @@ DECIDED = ("approved", "rejected", "review")
 OPEN = ("awaiting_portrait", "awaiting_live")
 
 
+def issue_challenge(ttl_s: float) -> dict:
+    """A new active challenge, ``{nonce, steps, instructions, issued_at, expires_at}`` (tests seed it here)."""
+    return Challenge.issue(ttl_s=ttl_s).to_dict()
+
+
 class SessionService:
     def __init__(self, store: Store, engine, settings):
         self.store = store
         self.engine = engine
         self.settings = settings
-        self.decision_policy = DecisionPolicy.default(store)
-        store.erase_hooks.extend(self.decision_policy.erase_hooks())
+        gallery = StoreGallery.open(store, settings)
+        self.decision_policy = service_policy(engine, StoreLines(store), gallery)
+        self.stateless = stateless_policy(engine)     # POST /v1/verify: the same stages, less the storage ones
+        store.erase_hooks.append(lambda db, session_ids, id_hash: gallery.erase(db, session_ids))
 
     def policy(self) -> Policy:
-        return effective_policy(self.settings, self.store.load_policy_overrides())
+        return Policy.effective(self.settings, self.store.load_policy_overrides())
 
     # -- helpers ----------------------------------------------------------------------------------
     def _get(self, db: DbSession, sid: str, *, lock: bool = False) -> RegSession:
@@ -72,9 +81,8 @@ class SessionService:
         rows = db.execute(select(Template).where(Template.session_id == s.id).order_by(Template.frame)).scalars().all()
         portrait = next((self._decrypt_template(t) for t in rows if t.kind == "portrait"), None)
         live = [SimpleNamespace(template=self._decrypt_template(t)) for t in rows if t.kind == "live"]
-        return DecisionContext(policy=policy, engine=self.engine, store=self.store, session_id=s.id,
-                               id_hash=s.id_hash, doc_type=s.doc_type, portrait_template=portrait, live=live,
-                               challenge=dict(s.challenge or {}))
+        return DecisionContext(policy=policy, engine=self.engine, session_id=s.id, id_hash=s.id_hash,
+                               doc_type=s.doc_type, portrait_template=portrait, live=live)
 
     def _decrypt_template(self, t: Template) -> np.ndarray:
         plain = self.store.crypto.decrypt(t.key_id, t.blob, blob_aad(t.session_id, "template", t.kind, t.frame))
@@ -137,7 +145,7 @@ class SessionService:
         ttl = min(policy.session_ttl_s, self.settings.challenge_ttl_s)
         deadline = now + dt.timedelta(seconds=ttl)
         if mode == "active":
-            issued = plugins.challenge_factory()(float(ttl))
+            issued = issue_challenge(float(ttl))
             challenge = {"mode": "active", "actions": list(issued["steps"]), "steps": list(issued["steps"]),
                          "instructions": list(issued.get("instructions", [])), "nonce": issued["nonce"],
                          "issued_at": issued["issued_at"], "expires_at": issued["expires_at"]}
@@ -173,13 +181,10 @@ class SessionService:
 
     @staticmethod
     def _resolve_mode(requested: str, policy: Policy) -> str:
-        available = plugins.challenge_factory() is not None and plugins.challenge_checker() is not None
         if requested == "auto":
-            requested = {"passive": "passive", "active": "active"}.get(policy.liveness_mode, "active" if available else "passive")
+            requested = {"passive": "passive", "active": "active"}.get(policy.liveness_mode, "active")
         if policy.liveness_mode != "either" and requested != policy.liveness_mode:
             raise ApiError(422, "liveness_mode_not_allowed", f"the policy requires liveness_mode {policy.liveness_mode!r}")
-        if requested == "active" and not available:
-            raise ApiError(422, "active_challenge_unavailable", "no active-challenge module (idmatch.liveness) installed")
         return requested
 
     def get(self, sid: str) -> dict:
@@ -200,7 +205,7 @@ class SessionService:
         analysis = self.engine.analyze(data, role="portrait")
         metrics.observe_timings(analysis.timings_ms)
         policy = self.policy()
-        ctx = DecisionContext(policy=policy, engine=self.engine, store=self.store, session_id=sid, id_hash=s.id_hash,
+        ctx = DecisionContext(policy=policy, engine=self.engine, session_id=sid, id_hash=s.id_hash,
                               doc_type=s.doc_type, portrait=analysis)
         reasons = self.decision_policy.on_portrait(ctx)
         with self.store.session() as db, db.begin():
@@ -251,9 +256,9 @@ class SessionService:
         for a in live:
             metrics.observe_timings(a.timings_ms)
         policy = self.policy()
-        ctx = DecisionContext(policy=policy, engine=self.engine, store=self.store, session_id=sid, id_hash=s.id_hash,
+        ctx = DecisionContext(policy=policy, engine=self.engine, session_id=sid, id_hash=s.id_hash,
                               doc_type=s.doc_type, portrait_template=self._decrypt_template(portrait_row), live=live,
-                              challenge=dict(s.challenge), challenge_result=challenge_result)
+                              liveness_mode=s.challenge.get("mode", "passive"), challenge_result=challenge_result)
         reasons = [Reason(**r) for r in (s.reasons or [])] + self.decision_policy.on_live(ctx)
         decision = combine(reasons)
         match = next((r for r in reasons if r.stage == "match"), None)
@@ -276,7 +281,7 @@ class SessionService:
             s.decided_at = utcnow()
             by_stage: dict[str, list] = {}
             for r in reasons:
-                by_stage.setdefault(r.stage, []).append({"code": r.code, "outcome": r.outcome, **_audit_details(r)})
+                by_stage.setdefault(r.stage, []).append({"code": r.code, "outcome": r.outcome, **audit_details(r.details)})
             for stage, items in by_stage.items():
                 self.store.audit(db, "stage_result", actor=p.key_id, session_id=sid, payload={"stage": stage, "results": items})
             if decision == "approved":
@@ -295,17 +300,17 @@ class SessionService:
         log.info("session %s decided %s in %.0f ms", sid, decision, (time.perf_counter() - t0) * 1e3)
         return out
 
-    def _analyze_live(self, frames: list[bytes], challenge: dict):
+    def _analyze_live(self, frames: list[bytes], challenge: dict) -> tuple[list, ChallengeResult | None]:
         """Passive: every frame is analysed (and must hold one face). Active: all frames are decoded and
         judged against the challenge; the face is matched on the challenge's best (frontal, sharp) frame."""
-        checker = plugins.challenge_checker()
-        if challenge.get("mode") != "active" or checker is None:
+        if challenge.get("mode") != "active":
             return [self.engine.analyze(f, role="live") for f in frames], None
         images = [self.engine.decode(f) for f in frames]          # bad bytes → problem, nothing written
         t0 = time.perf_counter()
-        result = checker(self.engine, challenge, images, plugins.liveness_scorer(self.engine) is not None)
+        use_passive = self.decision_policy.stage("liveness").pad is not None
+        result = check_challenge(self.engine, Challenge.from_dict(challenge), images, use_passive=use_passive)
         metrics.MODEL_SECONDS.labels(stage="challenge").observe(time.perf_counter() - t0)
-        best = result.get("best_frame_index")
+        best = result.best_frame_index
         order = ([best] if best is not None else []) + [i for i in range(len(images)) if i != best]
         first_error = None
         for i in order:
@@ -342,8 +347,3 @@ class SessionService:
         metrics.DECISIONS.labels(outcome, "review").inc()
         return out
 
-
-def _audit_details(r: Reason) -> dict:
-    """Scores, thresholds, counts — numbers and short codes only, never templates or images."""
-    keep = ("score", "threshold", "fmr", "calibration", "model", "active_lines", "limit", "frames", "codes", "role", "frame", "hits")
-    return {k: v for k, v in r.details.items() if k in keep}
