@@ -54,15 +54,10 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None) -> 
 
     app.middleware("http")(metrics.middleware)
 
-    from .routes_admin import router as admin_router
-    from .routes_sessions import router as sessions_router
-    from .routes_stateless import router as stateless_router
-    from .routes_subjects import router as subjects_router
+    from .routes import ROUTERS
 
-    app.include_router(sessions_router)
-    app.include_router(stateless_router)
-    app.include_router(admin_router)
-    app.include_router(subjects_router)
+    for router in ROUTERS:
+        app.include_router(router)
     from ..web import mount_web  # the static pages (issue 8): /web/, / → /web/, POST /v1/frame-check
     mount_web(app)
 

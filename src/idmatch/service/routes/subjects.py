@@ -10,9 +10,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
-from .auth import Principal, require
-from .ports import StoreLines
-from .schemas import DocumentIn
+from ..auth import Principal, require
+from ..ports import StoreLines
+from ..schemas import DocumentIn
 
 router = APIRouter(prefix="/v1")
 

@@ -1,12 +1,12 @@
-"""Registration sessions (clerk) and the manual review queue (reviewer)."""
+"""Registration sessions (clerk): create, portrait, live capture and decision."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from .auth import Principal, require
-from .schemas import ReviewIn, ReviewItem, SessionCreate, SessionOut
-from .uploads import read_image, require_multipart
+from ..auth import Principal, require
+from ..schemas import SessionCreate, SessionOut
+from ..uploads import read_image, require_multipart
 
 router = APIRouter(prefix="/v1")
 
@@ -43,7 +43,7 @@ def attach_portrait(sid: str, request: Request, image: UploadFile | None = File(
              summary="attach the live capture (one or more `frames`, plus the challenge `nonce`) and decide")
 def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = File(None), nonce: str | None = Form(None),
                 p: Principal = Depends(require("clerk")), idempotency_key: str | None = IdemKey):
-    from .problems import ApiError
+    from ..problems import ApiError
 
     require_multipart(request)
     settings = request.app.state.settings
@@ -53,13 +53,3 @@ def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = Fi
         raise ApiError(413, "too_many_frames", f"at most {settings.max_frames} frames per capture")
     data = [read_image(f, f"frames[{i}]", settings.max_upload_bytes) for i, f in enumerate(frames)]
     return _svc(request).attach_live(sid, data, nonce, p, idempotency_key)
-
-
-@router.get("/review", response_model=list[ReviewItem], tags=["review"], summary="sessions awaiting manual review, oldest first")
-def review_queue(request: Request, limit: int = Query(50, ge=1, le=500), p: Principal = Depends(require("reviewer"))):
-    return _svc(request).review_queue(limit)
-
-
-@router.post("/review/{sid}", response_model=SessionOut, tags=["review"], summary="approve or reject a session in review, with a written reason")
-def review_session(sid: str, body: ReviewIn, request: Request, p: Principal = Depends(require("reviewer"))):
-    return _svc(request).review(sid, body.outcome, body.reason, p)

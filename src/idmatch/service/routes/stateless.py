@@ -5,11 +5,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
-from ..quality import assess
-from . import metrics
-from .auth import Principal, require
-from .problems import ApiError
-from .uploads import read_image, require_multipart
+from ...quality import assess
+from .. import metrics
+from ..auth import Principal, require
+from ..problems import ApiError
+from ..uploads import read_image, require_multipart
 
 router = APIRouter(prefix="/v1", tags=["stateless"])
 
