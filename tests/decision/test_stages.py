@@ -96,7 +96,9 @@ def test_match_weakest_frame_decides():
 
 
 def test_lines_limit_and_outcome_come_from_the_policy():
-    counter = SimpleNamespace(count_active_lines=lambda h: {"full": 2, "free": 1}[h])
+    activated = []
+    counter = SimpleNamespace(count_active_lines=lambda h: {"full": 2, "free": 1}[h],
+                              activate_line=lambda tx, h, sid: activated.append((tx, h, sid)))
     st = LinesStage(counter)
     pol = Policy(max_lines_per_identity=2)
     assert st.on_live(_ctx([1], policy=pol, id_hash="free"))[0].code == "lines_ok"
@@ -105,6 +107,9 @@ def test_lines_limit_and_outcome_come_from_the_policy():
     pol = Policy(max_lines_per_identity=2, line_limit_outcome="review")
     assert st.on_live(_ctx([1], policy=pol, id_hash="full"))[0].outcome == "review"
     assert st.on_live(_ctx([1], policy=pol)) == []          # no identity claimed (stateless): nothing to count
+    for decision in ("review", "rejected", "approved"):
+        st.on_decided("tx", _ctx([1], id_hash="free", session_id="s1"), decision)
+    assert activated == [("tx", "free", "s1")]               # an approval activates one line
 
 
 class _Gallery:

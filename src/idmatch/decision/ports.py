@@ -10,9 +10,12 @@ import numpy as np
 from ..fraud.dedup import DedupPolicy, DedupResult
 
 
-class LineCounter(Protocol):
+class LineRegister(Protocol):
     def count_active_lines(self, id_hash: str) -> int:
         """Active lines held under one identity (keyed hash of the document)."""
+
+    def activate_line(self, tx: Any, id_hash: str, session_id: str) -> None:
+        """Record the line an approved registration activates."""
 
 
 class FaceGallery(Protocol):

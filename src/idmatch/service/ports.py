@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class StoreLines:
-    """:class:`~idmatch.decision.ports.LineCounter` on the ``line_activations`` table."""
+    """:class:`~idmatch.decision.ports.LineRegister` on the ``line_activations`` table."""
 
     def __init__(self, store: Store):
         self.store = store
@@ -26,6 +26,10 @@ class StoreLines:
         with self.store.session() as db:
             return int(db.execute(select(func.count()).select_from(LineActivation).where(
                 LineActivation.id_hash == id_hash, LineActivation.deactivated_at.is_(None))).scalar_one())
+
+    def activate_line(self, tx, id_hash: str, session_id: str) -> None:
+        s = tx.get(RegSession, session_id)      # locked and loaded by the decision's transaction
+        tx.add(LineActivation(id_hash=id_hash, session_id=session_id, channel_label=s.channel_label if s else ""))
 
 
 class StoreGallery:

@@ -23,7 +23,7 @@ from ..decision import (DecisionContext, Policy, Reason, audit_details, combine,
                         stateless_policy)
 from ..errors import IdmatchError
 from ..liveness import Challenge, ChallengeResult, check_challenge
-from ..store.models import IdempotencyRecord, LineActivation, RegSession, StoredImage, Template, utcnow
+from ..store.models import IdempotencyRecord, RegSession, StoredImage, Template, utcnow
 from ..store.store import Store, blob_aad
 from . import metrics
 from .auth import Principal
@@ -284,9 +284,7 @@ class SessionService:
                 by_stage.setdefault(r.stage, []).append({"code": r.code, "outcome": r.outcome, **audit_details(r.details)})
             for stage, items in by_stage.items():
                 self.store.audit(db, "stage_result", actor=p.key_id, session_id=sid, payload={"stage": stage, "results": items})
-            if decision == "approved":
-                db.add(LineActivation(id_hash=s.id_hash, session_id=sid, channel_label=s.channel_label))
-            self.decision_policy.on_decided(db, ctx, decision)
+            self.decision_policy.on_decided(db, ctx, decision)   # e.g. an approval activates a line, enrols the face
             self.store.audit(db, "decision", actor=p.key_id, session_id=sid, payload={
                 "decision": decision, "frame_count": len(frames), "codes": [r.code for r in reasons if r.outcome in ("fail", "review")],
                 "policy": {"fmr": policy.fmr, "review_margin": policy.review_margin}})
@@ -336,9 +334,8 @@ class SessionService:
                 raise ApiError(409, "not_in_review", f"session is {s.status}, not awaiting review")
             s.status, s.reviewed_at, s.reviewer_key_id, s.review_reason = outcome, utcnow(), p.key_id, reason
             if outcome == "approved":
-                db.add(LineActivation(id_hash=s.id_hash, session_id=sid, channel_label=s.channel_label))
                 # a reviewer's approval is an approval: the stages' decision hooks run as for one decided
-                # by policy (e.g. the face joins the duplicate-search gallery), in this same transaction
+                # by policy (a line is activated, the face joins the duplicate-search gallery), in this same transaction
                 self.decision_policy.on_decided(db, self._context_from_stored(db, s, policy), "approved")
             # The free-text reason stays in the session row; the chain binds it by a keyed digest only.
             self.store.audit(db, "review_decided", actor=p.key_id, session_id=sid,

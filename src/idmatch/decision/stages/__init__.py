@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..policy import DecisionPolicy
-from ..ports import FaceGallery, LineCounter
+from ..ports import FaceGallery, LineRegister
 from .duplicate_face import DuplicateFaceStage
 from .lines import LinesStage
 from .liveness import LivenessStage
@@ -15,7 +15,7 @@ def stateless_policy(engine) -> DecisionPolicy:
     return DecisionPolicy([QualityStage(), LivenessStage(engine), MatchStage()])
 
 
-def service_policy(engine, lines: LineCounter, gallery: FaceGallery) -> DecisionPolicy:
+def service_policy(engine, lines: LineRegister, gallery: FaceGallery) -> DecisionPolicy:
     """Registration sessions: the stateless stages, then the fraud rules over the service's storage."""
     return DecisionPolicy([*stateless_policy(engine).stages, LinesStage(lines), DuplicateFaceStage(gallery)])
 

@@ -1,15 +1,16 @@
 """Lines per identity — the one rule: an identity holding ``max_lines_per_identity`` active lines gets
-the policy's ``line_limit_outcome`` (rejected, or manual review)."""
+the policy's ``line_limit_outcome`` (rejected, or manual review). An approval — by policy or by a
+reviewer — activates one line, in the decision's transaction."""
 from __future__ import annotations
 
 from ..core import DecisionContext, Reason
-from ..ports import LineCounter
+from ..ports import LineRegister
 
 
 class LinesStage:
     name = "lines_per_identity"
 
-    def __init__(self, lines: LineCounter):
+    def __init__(self, lines: LineRegister):
         self.lines = lines
 
     def on_portrait(self, ctx: DecisionContext) -> list[Reason]:
@@ -24,3 +25,7 @@ class LinesStage:
             return [Reason(self.name, "line_limit_reached", ctx.policy.line_limit_outcome,
                            "identity already holds the maximum number of lines", details)]
         return [Reason(self.name, "lines_ok", "pass", "", details)]
+
+    def on_decided(self, tx, ctx: DecisionContext, decision: str) -> None:
+        if decision == "approved" and ctx.id_hash is not None and ctx.session_id is not None:
+            self.lines.activate_line(tx, ctx.id_hash, ctx.session_id)
