@@ -11,7 +11,7 @@ from ..fraud.dedup import DedupPolicy, DedupResult, check_duplicate, dedup_polic
 from ..fraud.gallery import GalleryIndex, Row
 from ..fraud.select import make_index
 from ..store.models import LineActivation, RegSession, Template
-from ..store.store import Store, blob_aad
+from ..store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,10 @@ def approved_rows(store: Store) -> list[Row]:
     """(session id, id_hash, registration template) for every approved session, decrypted."""
     by: dict[str, dict] = {}
     with store.session() as db:
-        q = (select(RegSession.id, RegSession.id_hash, Template.kind, Template.frame, Template.key_id, Template.blob)
-             .join(Template, Template.session_id == RegSession.id).where(RegSession.status == "approved"))
-        for sid, h, kind, frame, kid, blob in db.execute(q):
-            t = np.frombuffer(store.crypto.decrypt(kid, blob, blob_aad(sid, "template", kind, frame)), dtype=np.float32)
-            e = by.setdefault(sid, {"h": h, "portrait": [], "live": []})
-            e["portrait" if kind == "portrait" else "live"].append(t)
+        q = (select(RegSession.id_hash, Template).join(Template, Template.session_id == RegSession.id)
+             .where(RegSession.status == "approved"))
+        for h, row in db.execute(q):
+            e = by.setdefault(row.session_id, {"h": h, "portrait": [], "live": []})
+            e["portrait" if row.kind == "portrait" else "live"].append(np.frombuffer(store.unseal(row), dtype=np.float32))
     return [(sid, e["h"], enrolment_template([e["portrait"][0], enrolment_template(e["live"])]))
             for sid, e in by.items() if e["portrait"] and e["live"]]

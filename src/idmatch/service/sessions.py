@@ -24,7 +24,7 @@ from ..decision import (DecisionContext, Policy, Reason, audit_details, combine,
 from ..errors import IdmatchError
 from ..liveness import Challenge, ChallengeResult, check_challenge
 from ..store.models import IdempotencyRecord, RegSession, StoredImage, Template, utcnow
-from ..store.store import Store, blob_aad
+from ..store.store import Store
 from . import metrics
 from .auth import Principal
 from .ports import StoreGallery, StoreLines
@@ -71,9 +71,8 @@ class SessionService:
             raise ApiError(410, "session_expired", f"session expired at {iso(s.expires_at)}; start a new one")
 
     def _encrypt_template(self, sid: str, kind: str, frame: int, template: np.ndarray) -> Template:
-        aad = blob_aad(sid, "template", kind, frame)
-        kid, blob = self.store.crypto.encrypt(np.asarray(template, dtype=np.float32).tobytes(), aad)
-        return Template(session_id=sid, kind=kind, frame=frame, model=self.engine.model_id, key_id=kid, blob=blob)
+        return self.store.seal(Template(session_id=sid, kind=kind, frame=frame, model=self.engine.model_id),
+                               np.asarray(template, dtype=np.float32).tobytes())
 
     def _context_from_stored(self, db, s, policy: Policy) -> DecisionContext:
         """A decision context rebuilt from a session's stored (encrypted) templates, for hooks that run
@@ -85,14 +84,11 @@ class SessionService:
                                doc_type=s.doc_type, portrait_template=portrait, live=live)
 
     def _decrypt_template(self, t: Template) -> np.ndarray:
-        plain = self.store.crypto.decrypt(t.key_id, t.blob, blob_aad(t.session_id, "template", t.kind, t.frame))
-        return np.frombuffer(plain, dtype=np.float32)
+        return np.frombuffer(self.store.unseal(t), dtype=np.float32)
 
     def _encrypt_image(self, sid: str, kind: str, frame: int, data: bytes, policy: Policy) -> StoredImage:
-        aad = blob_aad(sid, "image", kind, frame)
-        kid, blob = self.store.crypto.encrypt(data, aad)
-        return StoredImage(session_id=sid, kind=kind, frame=frame, key_id=kid, blob=blob,
-                           expires_at=utcnow() + dt.timedelta(days=policy.image_retention_days))
+        return self.store.seal(StoredImage(session_id=sid, kind=kind, frame=frame,
+                                           expires_at=utcnow() + dt.timedelta(days=policy.image_retention_days)), data)
 
     def to_out(self, s: RegSession, now: dt.datetime | None = None) -> dict:
         now = now or utcnow()
