@@ -23,6 +23,7 @@ from ..decision import (DecisionContext, Policy, Reason, audit_details, combine,
                         stateless_policy)
 from ..errors import IdmatchError
 from ..liveness import Challenge, ChallengeResult, check_challenge
+from ..liveness.challenge import MAX_TTL_S
 from ..store.models import IdempotencyRecord, RegSession, StoredImage, Template, utcnow
 from ..store.store import Store
 from . import metrics
@@ -141,7 +142,7 @@ class SessionService:
         ttl = min(policy.session_ttl_s, self.settings.challenge_ttl_s)
         deadline = now + dt.timedelta(seconds=ttl)
         if mode == "active":
-            issued = issue_challenge(float(ttl))
+            issued = issue_challenge(min(float(ttl), MAX_TTL_S))   # the challenge's own ttl: at most what liveness accepts
             challenge = {"mode": "active", "actions": list(issued["steps"]), "steps": list(issued["steps"]),
                          "instructions": list(issued.get("instructions", [])), "nonce": issued["nonce"],
                          "issued_at": issued["issued_at"], "expires_at": issued["expires_at"]}
