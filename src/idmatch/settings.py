@@ -36,13 +36,16 @@ class Settings(BaseSettings):
 
     # sessions and decisions (defaults; the admin can change the live policy through the API)
     session_ttl_s: int = 900
-    challenge_ttl_s: int = 600
+    challenge_ttl_s: int = Field(60, ge=10, le=60, description="seconds an active challenge stays valid (at most 60)")
     fmr: float = 1e-4
     calibration_file: Path | None = Field(None, description="calibration JSON from `idmatch calibrate`; default: shipped")
     review_margin: float = 0.05          # scores within this below the threshold go to review
     liveness_threshold: float | None = None  # None: the liveness model's own threshold
     require_liveness: bool = False       # reject/review when no liveness result is available
-    liveness_mode: Literal["passive", "active", "either"] = "passive"
+    liveness_mode: Literal["passive", "active", "either"] = "active"   # the safe default: a print does not pass
+    max_liveness_attempts: int = 3       # challenges one session may try (a failed one is replaced in place)
+    max_failed_liveness_per_document: int = 6   # failed challenges one document may collect in the window ...
+    liveness_attempt_window_h: int = 24         # ... before new registrations for it are refused
     max_lines_per_identity: int = 5      # lines one ID may hold per operator
     line_limit_outcome: Literal["fail", "review"] = "fail"  # over the limit: rejected, or manual review
     retain_images: bool = False          # keep raw images (encrypted) for disputes
@@ -61,7 +64,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 600     # per API key, per worker process
     max_upload_bytes: int = 15 * 1024 * 1024
     max_request_bytes: int = 64 * 1024 * 1024
-    max_frames: int = 8
+    max_frames: int = 150                # a live capture: 10 frames/s over the challenge (<= 15 s)
     max_pixels: int = 40_000_000
 
     @field_validator("data_dir", mode="after")

@@ -147,9 +147,11 @@ def test_liveness_passive_and_active():
     st = LivenessStage(engine=None)
     st._pad = SimpleNamespace(score=lambda a: LivenessResult(score=a.s, threshold=0.5, is_live=a.s >= 0.5, model="pad"))
     ctx = lambda *s: DecisionContext(policy=Policy(review_margin=0.05), engine=None, live=[SimpleNamespace(s=x) for x in s])  # noqa: E731
-    assert st.on_live(ctx(0.9, 0.7))[0].code == "live"
-    assert st.on_live(ctx(0.9, 0.47))[0].code == "liveness_uncertain"
-    (r,) = st.on_live(ctx(0.9, 0.1))
+    # passive: a visible, non-deciding reason says a print could pass, beside the verdict
+    only, r = st.on_live(ctx(0.9, 0.7))
+    assert (only.code, only.outcome, r.code) == ("liveness_passive_only", "info", "live")
+    assert st.on_live(ctx(0.9, 0.47))[1].code == "liveness_uncertain"
+    _, r = st.on_live(ctx(0.9, 0.1))
     assert (r.code, r.outcome, r.details["score"]) == ("spoof_suspected", "fail", 0.1)
     res = ChallengeResult(passed=False, reasons=["too_few_frames"], nonce="n", steps=["turn_left"], best_frame_index=0)
     (r,) = st.on_live(DecisionContext(policy=Policy(), engine=None, liveness_mode="active", challenge_result=res))
@@ -158,3 +160,27 @@ def test_liveness_passive_and_active():
     assert st.on_live(DecisionContext(policy=Policy(), engine=None, liveness_mode="active", challenge_result=res))[0].code == "challenge_passed"
     none = DecisionContext(policy=Policy(require_liveness=True), engine=None, liveness_mode="active")
     assert st.on_live(none)[0].outcome == "review"
+
+
+def test_match_stage_also_matches_the_turned_face(engine, shared_data):
+    """Morph bridge: the victim's likeness at the frontal frames, the fraudster's own head doing the
+    moves. The best frame matches the portrait; the turned frame the challenge hands over does not."""
+    from idmatch.decision.stages import MatchStage
+
+    lfw = shared_data / "verification/lfw_deepfunneled/images"
+    t = lambda p: engine.analyze(lfw / p).template  # noqa: E731
+    portrait = t("Akhmed_Zakayev/Akhmed_Zakayev_0001.jpg")
+    best = SimpleNamespace(template=t("Akhmed_Zakayev/Akhmed_Zakayev_0003.jpg"))
+    same_turned, other = t("Akhmed_Zakayev/Akhmed_Zakayev_0002.jpg"), t("Mikhail_Gorbachev/Mikhail_Gorbachev_0001.jpg")
+
+    def run(turned):
+        cr = ChallengeResult(passed=True, reasons=[], nonce="n", steps=["turn_left"], best_frame_index=0,
+                             match_frames=[5], templates={0: best.template, 5: turned})
+        ctx = DecisionContext(policy=Policy(), engine=engine, portrait_template=portrait, live=[best],
+                              liveness_mode="active", challenge_result=cr)
+        return MatchStage().on_live(ctx)[0]
+
+    r = run(other)
+    assert (r.code, r.outcome) == ("turned_face_mismatch", "fail") and r.details["score"] >= r.details["threshold"]
+    r = run(same_turned)
+    assert (r.code, r.outcome) == ("face_match", "pass") and r.details["turned_scores"][0] >= r.details["turned_threshold"]

@@ -49,7 +49,7 @@ def test_the_environment_does_not_override_a_stored_policy(request, tmp_path, en
     monkeypatch.setenv("IDMATCH_LINE_LIMIT_OUTCOME", "fail")
     monkeypatch.setenv("IDMATCH_MAX_LINES_PER_IDENTITY", "3")
     monkeypatch.setenv("IDMATCH_DEDUP_BACKEND", "exact")
-    settings = Settings(data_dir=s.settings.data_dir, database_url=s.settings.database_url)
+    settings = Settings(data_dir=s.settings.data_dir, database_url=s.settings.database_url, liveness_mode="passive")
     assert settings.line_limit_outcome == "fail" and settings.dedup_backend == "exact"
     app = create_app(settings, engine=engine, store=s.store)
     s.client, s.app = TestClient(app), app

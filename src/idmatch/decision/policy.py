@@ -24,8 +24,15 @@ class Policy(BaseModel):
     image_retention_days: int = Field(30, ge=1, le=3650)
     session_ttl_s: int = Field(900, ge=30, le=7 * 86400)
     liveness_mode: Literal["passive", "active", "either"] = Field(
-        "passive", description="passive: one frame, PAD only; active: head-movement challenge (idmatch.liveness) "
-                               "over several frames; either: the client picks, `auto` meaning active when available")
+        "active", description="active (default): a head-movement challenge over a 10 frames/s capture "
+                              "(idmatch.liveness); passive: one frame, PAD only -- a print held up can pass, so every "
+                              "decision then carries the reason `liveness_passive_only`; either: as active, and a "
+                              "client may ask for passive only where the policy is passive (no downgrade)")
+    max_liveness_attempts: int = Field(3, ge=1, le=10, description="challenges one session may try; a failed one is "
+                                                                   "replaced by a fresh challenge in place")
+    max_failed_liveness_per_document: int = Field(6, ge=1, le=100, description="failed challenges one document may "
+                                                  "collect over liveness_attempt_window_h before registrations are refused")
+    liveness_attempt_window_h: int = Field(24, ge=1, le=24 * 30)
     advisory_stages: list[str] = Field(default_factory=list,
                                        description="stages whose review/fail results are recorded as info only (e.g. during a pilot)")
 

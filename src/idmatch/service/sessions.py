@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session as DbSession
 from ..decision import (DecisionContext, Policy, Reason, audit_details, combine, service_policy,
                         stateless_policy)
 from ..errors import IdmatchError
+from ..liveness import REASONS as LIVENESS_REASONS
 from ..liveness import Challenge, ChallengeResult, check_challenge
 from ..liveness.challenge import MAX_TTL_S
 from ..store.models import IdempotencyRecord, RegSession, StoredImage, Template, utcnow
@@ -39,8 +40,36 @@ OPEN = ("awaiting_portrait", "awaiting_live")
 
 
 def issue_challenge(ttl_s: float) -> dict:
-    """A new active challenge, ``{nonce, steps, instructions, issued_at, expires_at}`` (tests seed it here)."""
+    """A new active challenge, ``{nonce, steps, instructions, issued_at, expires_at, prompt_at, capture_s}``
+    (tests seed it here)."""
     return Challenge.issue(ttl_s=ttl_s).to_dict()
+
+
+def _active_challenge(ttl_s: float, now: dt.datetime, attempt: int, failures: list) -> dict:
+    issued = issue_challenge(min(float(ttl_s), MAX_TTL_S))   # the challenge's own ttl: at most what liveness accepts
+    return {"mode": "active", "actions": list(issued["steps"]), "steps": list(issued["steps"]),
+            "instructions": list(issued.get("instructions", [])), "nonce": issued["nonce"],
+            "issued_at": issued["issued_at"], "expires_at": issued["expires_at"],
+            "prompt_at": issued.get("prompt_at"), "capture_s": issued.get("capture_s"),
+            "deadline": iso(now + dt.timedelta(seconds=min(float(ttl_s), MAX_TTL_S))),
+            "attempt": attempt, "failures": failures}
+
+
+def parse_frame_times(raw: str | None, n_frames: int) -> list[float] | None:
+    """The ``frame_times`` form field: a JSON array of each frame's capture time, seconds from the
+    capture start, one per frame. None when absent."""
+    if raw is None or raw == "":
+        return None
+    try:
+        times = json.loads(raw)
+        ok = isinstance(times, list) and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in times)
+        times = [float(t) for t in times] if ok else []
+    except (ValueError, TypeError, OverflowError):
+        ok = False
+    if not ok or len(times) != n_frames or not all(np.isfinite(times)) or any(abs(t) > 3600 for t in times):
+        raise ApiError(422, "bad_frame_times", f"frame_times must be a JSON array of {n_frames} finite numbers "
+                                               "(seconds from the capture start, one per frame)")
+    return times
 
 
 class SessionService:
@@ -52,6 +81,11 @@ class SessionService:
         self.decision_policy = service_policy(engine, StoreLines(store), gallery)
         self.stateless = stateless_policy(engine)     # POST /v1/verify: the same stages, less the storage ones
         store.erase_hooks.append(lambda db, session_ids, id_hash: gallery.erase(db, session_ids))
+        mode = self.policy().liveness_mode
+        if mode == "passive":
+            log.warning("liveness_mode is 'passive': one frame and the passive PAD only -- a printed photo or a screen "
+                        "held up to the camera can pass. Every decision carries the reason liveness_passive_only. "
+                        "Set IDMATCH_LIVENESS_MODE=active (the default) for registrations.")
 
     def policy(self) -> Policy:
         return Policy.effective(self.settings, self.store.load_policy_overrides())
@@ -99,12 +133,21 @@ class SessionService:
             review = {"outcome": s.status, "reason": s.review_reason or "", "reviewer_key_id": s.reviewer_key_id,
                       "reviewed_at": iso(s.reviewed_at)}
         ch = dict(s.challenge)
-        return {"id": s.id, "status": status, "document_type": s.doc_type, "created_at": iso(s.created_at),
-                "expires_at": iso(s.expires_at),
-                "challenge": {"nonce": ch["nonce"], "mode": ch.get("mode", "passive"), "actions": ch.get("actions", []),
-                              "instructions": ch.get("instructions", []), "deadline": ch["deadline"]},
-                "decision": s.decision, "reasons": list(s.reasons or []) if s.decision else [],
-                "decided_at": iso(s.decided_at), "review": review}
+        out = {"id": s.id, "status": status, "document_type": s.doc_type, "created_at": iso(s.created_at),
+               "expires_at": iso(s.expires_at),
+               "challenge": {"nonce": ch["nonce"], "mode": ch.get("mode", "passive"), "actions": ch.get("actions", []),
+                             "instructions": ch.get("instructions", []), "deadline": ch["deadline"],
+                             "prompt_at": ch.get("prompt_at"), "capture_s": ch.get("capture_s")},
+               "decision": s.decision, "reasons": list(s.reasons or []) if s.decision else [],
+               "decided_at": iso(s.decided_at), "review": review}
+        if ch.get("mode") == "active":
+            failures = ch.get("failures", [])
+            passed = s.live_digest is not None and len(failures) < int(ch.get("attempt", 1))  # decided on a passed challenge
+            out["attempts"] = {"used": len(failures) + int(passed), "max": int(ch.get("max_attempts", 3))}
+            if failures:
+                codes = failures[-1]["codes"]
+                out["last_attempt"] = {"codes": codes, "messages": [LIVENESS_REASONS.get(c, c) for c in codes]}
+        return out
 
     # -- idempotency ------------------------------------------------------------------------------
     def idem_get(self, p: Principal, key: str | None, digest: str) -> tuple[int, dict] | None:
@@ -140,18 +183,17 @@ class SessionService:
         mode = self._resolve_mode(req.liveness_mode, policy)
         expires = now + dt.timedelta(seconds=policy.session_ttl_s)
         ttl = min(policy.session_ttl_s, self.settings.challenge_ttl_s)
-        deadline = now + dt.timedelta(seconds=ttl)
+        id_hash = self.store.crypto.id_hash(req.document.type, req.document.number)
         if mode == "active":
-            issued = issue_challenge(min(float(ttl), MAX_TTL_S))   # the challenge's own ttl: at most what liveness accepts
-            challenge = {"mode": "active", "actions": list(issued["steps"]), "steps": list(issued["steps"]),
-                         "instructions": list(issued.get("instructions", [])), "nonce": issued["nonce"],
-                         "issued_at": issued["issued_at"], "expires_at": issued["expires_at"]}
+            self._check_document_attempts(id_hash, policy, now)
+            challenge = _active_challenge(ttl, now, attempt=1, failures=[])
+            challenge["max_attempts"] = policy.max_liveness_attempts
         else:
-            challenge = {"mode": "passive", "actions": [], "nonce": secrets.token_urlsafe(18)}
-        challenge["deadline"] = iso(deadline)
+            challenge = {"mode": "passive", "actions": [], "nonce": secrets.token_urlsafe(18),
+                         "deadline": iso(now + dt.timedelta(seconds=ttl))}
         sid = str(uuid.uuid4())
         s = RegSession(id=sid, status="awaiting_portrait", doc_type=req.document.type.lower(),
-                       id_hash=self.store.crypto.id_hash(req.document.type, req.document.number),
+                       id_hash=id_hash,
                        consent_version=req.consent.text_version, consent_at=given, consent_channel=req.consent.channel,
                        challenge=challenge, api_key_id=p.key_id, channel_label=p.label, created_at=now, expires_at=expires)
         body = self.to_out(s, now)
@@ -178,11 +220,25 @@ class SessionService:
 
     @staticmethod
     def _resolve_mode(requested: str, policy: Policy) -> str:
-        if requested == "auto":
-            requested = {"passive": "passive", "active": "active"}.get(policy.liveness_mode, "active")
-        if policy.liveness_mode != "either" and requested != policy.liveness_mode:
-            raise ApiError(422, "liveness_mode_not_allowed", f"the policy requires liveness_mode {policy.liveness_mode!r}")
-        return requested
+        """The policy decides; a client may not downgrade an active policy ("either" included) to passive."""
+        required = "passive" if policy.liveness_mode == "passive" else "active"
+        if requested not in ("auto", required):
+            raise ApiError(422, "liveness_mode_not_allowed", f"the policy requires liveness_mode {required!r}")
+        return required
+
+    def _check_document_attempts(self, id_hash: str, policy: Policy, now: dt.datetime) -> None:
+        """Refuse a registration for a document that failed the challenge too often in the window:
+        retrying until a print gets through is an attack, and new sessions must not reset the count."""
+        since = now - dt.timedelta(hours=policy.liveness_attempt_window_h)
+        with self.store.session() as db:
+            rows = db.execute(select(RegSession.challenge).where(RegSession.id_hash == id_hash,
+                                                                 RegSession.created_at >= since)).scalars().all()
+        failed = sum(len((ch or {}).get("failures", [])) for ch in rows)
+        if failed >= policy.max_failed_liveness_per_document:
+            raise ApiError(429, "too_many_liveness_attempts",
+                           f"this document failed the live check {failed} times in the last "
+                           f"{policy.liveness_attempt_window_h} h; registration refused until the window passes",
+                           headers={"Retry-After": str(policy.liveness_attempt_window_h * 3600)})
 
     def get(self, sid: str) -> dict:
         with self.store.session() as db:
@@ -224,8 +280,9 @@ class SessionService:
         return out
 
     # -- live capture and decision ----------------------------------------------------------------
-    def attach_live(self, sid: str, frames: list[bytes], nonce: str | None, p: Principal, idem_key: str | None) -> dict:
-        h = hashlib.sha256()
+    def attach_live(self, sid: str, frames: list[bytes], nonce: str | None, p: Principal, idem_key: str | None,
+                    frame_times: list[float] | None = None) -> dict:
+        h = hashlib.sha256(json.dumps(frame_times).encode())
         for f in frames:
             h.update(hashlib.sha256(f).digest())
         digest = self.store.crypto.digest(b"live\x1f" + h.digest())
@@ -248,11 +305,22 @@ class SessionService:
             raise ApiError(422, "challenge_mismatch", "the live capture must carry this session's challenge nonce")
         if now.isoformat(timespec="seconds") + "Z" > s.challenge["deadline"]:
             raise ApiError(410, "challenge_expired", "the challenge deadline passed; start a new session")
+        if s.challenge.get("mode") == "active" and frame_times is None:
+            raise ApiError(422, "frame_times_required", "an active-challenge capture must carry frame_times: "
+                                                         "each frame's capture time, seconds from the capture start")
         t0 = time.perf_counter()
-        live, challenge_result = self._analyze_live(frames, dict(s.challenge))
+        live, challenge_result = self._analyze_live(frames, dict(s.challenge), frame_times)
         for a in live:
             metrics.observe_timings(a.timings_ms)
         policy = self.policy()
+        ch = dict(s.challenge)
+        if challenge_result is not None and not challenge_result.passed:
+            failures = list(ch.get("failures", []))
+            if challenge_result.reasons != ["challenge_expired"]:     # a late capture is not the applicant's failure
+                failures.append({"at": iso(now), "codes": list(challenge_result.reasons)})
+            if len(failures) < int(ch.get("max_attempts", policy.max_liveness_attempts)):
+                return self._retry_in_place(sid, nonce, failures, challenge_result, p, idem_key, idem_digest, policy)
+            ch["failures"] = failures                                 # the last attempt: decided below
         ctx = DecisionContext(policy=policy, engine=self.engine, session_id=sid, id_hash=s.id_hash,
                               doc_type=s.doc_type, portrait_template=self._decrypt_template(portrait_row), live=live,
                               liveness_mode=s.challenge.get("mode", "passive"), challenge_result=challenge_result)
@@ -272,6 +340,7 @@ class SessionService:
                 for i, data in enumerate(frames):
                     db.add(self._encrypt_image(sid, "live", i, data, policy))
             s.status = s.decision = decision
+            s.challenge = ch
             s.reasons = [r.to_dict() for r in reasons]
             s.live_digest = digest
             s.match_score = match.details.get("score") if match else None
@@ -295,7 +364,31 @@ class SessionService:
         log.info("session %s decided %s in %.0f ms", sid, decision, (time.perf_counter() - t0) * 1e3)
         return out
 
-    def _analyze_live(self, frames: list[bytes], challenge: dict) -> tuple[list, ChallengeResult | None]:
+    def _retry_in_place(self, sid: str, nonce: str, failures: list, result: ChallengeResult, p: Principal,
+                        idem_key: str | None, idem_digest: str, policy: Policy) -> dict:
+        """A failed challenge with attempts left: the same session gets a fresh challenge (new nonce,
+        steps and schedule); the applicant does not start the registration again. Audited."""
+        now = utcnow()
+        with self.store.session() as db, db.begin():
+            s = self._get(db, sid, lock=True)
+            if s.status in DECIDED or not secrets.compare_digest(nonce, s.challenge.get("nonce", "")):
+                raise ApiError(409, "challenge_replaced", "this challenge was already answered; use the session's new challenge")
+            self._check_open(s, now)
+            old = dict(s.challenge)
+            ttl = min(policy.session_ttl_s, self.settings.challenge_ttl_s)
+            new = _active_challenge(ttl, now, attempt=len(failures) + 1, failures=failures)
+            new["max_attempts"] = int(old.get("max_attempts", policy.max_liveness_attempts))
+            s.challenge = new
+            self.store.audit(db, "liveness_attempt_failed", actor=p.key_id, session_id=sid, payload={
+                "attempt": len(failures), "max_attempts": new["max_attempts"], "codes": list(result.reasons),
+                "parallax": audit_details(result.parallax)})
+            out = self.to_out(s, now)
+            self.idem_put(db, p, idem_key, idem_digest, 200, out)
+        metrics.DECISIONS.labels("retry", "liveness").inc()
+        return out
+
+    def _analyze_live(self, frames: list[bytes], challenge: dict, frame_times: list[float] | None = None
+                      ) -> tuple[list, ChallengeResult | None]:
         """Passive: every frame is analysed (and must hold one face). Active: all frames are decoded and
         judged against the challenge; the face is matched on the challenge's best (frontal, sharp) frame."""
         if challenge.get("mode") != "active":
@@ -303,7 +396,8 @@ class SessionService:
         images = [self.engine.decode(f) for f in frames]          # bad bytes → problem, nothing written
         t0 = time.perf_counter()
         use_passive = self.decision_policy.stage("liveness").pad is not None
-        result = check_challenge(self.engine, Challenge.from_dict(challenge), images, use_passive=use_passive)
+        result = check_challenge(self.engine, Challenge.from_dict(challenge), images, use_passive=use_passive,
+                                 frame_times=frame_times)
         metrics.MODEL_SECONDS.labels(stage="challenge").observe(time.perf_counter() - t0)
         best = result.best_frame_index
         order = ([best] if best is not None else []) + [i for i in range(len(images)) if i != best]

@@ -44,9 +44,12 @@ class LivenessStage:
         if ctx.liveness_mode == "active":
             return self._active(ctx.challenge_result) if ctx.challenge_result is not None else \
                 self._not_evaluated(ctx, "active challenge not checked")
+        passive_only = Reason(self.name, "liveness_passive_only", "info",
+                              "passive liveness only (one frame): a print or a screen held up to the camera can pass; "
+                              "registrations should use the active challenge")
         pad = self.pad
         if pad is None:
-            return self._not_evaluated(ctx, "liveness model not available")
+            return [passive_only] + self._not_evaluated(ctx, "liveness model not available")
         t0 = time.perf_counter()
         results = [pad.score(a) for a in ctx.live]
         ctx.timings_ms["liveness"] = (time.perf_counter() - t0) * 1e3
@@ -54,14 +57,15 @@ class LivenessStage:
         score = min(r.score for r in results)
         details = {"score": round(score, 5), "threshold": round(thr, 5), "frames": len(results), "model": results[0].model}
         if score >= thr:
-            return [Reason(self.name, "live", "pass", "", details)]
+            return [passive_only, Reason(self.name, "live", "pass", "", details)]
         if score >= thr - ctx.policy.review_margin:
-            return [Reason(self.name, "liveness_uncertain", "review", "liveness score just below the threshold", details)]
-        return [Reason(self.name, "spoof_suspected", "fail", "presentation attack suspected", details)]
+            return [passive_only, Reason(self.name, "liveness_uncertain", "review", "liveness score just below the threshold", details)]
+        return [passive_only, Reason(self.name, "spoof_suspected", "fail", "presentation attack suspected", details)]
 
     def _active(self, cr: ChallengeResult) -> list[Reason]:
         d = cr.to_dict(per_frame=False)
-        keep = ("steps", "pad_score", "pad_threshold", "min_similarity", "identity_threshold", "best_frame_index")
+        keep = ("steps", "pad_score", "pad_threshold", "min_similarity", "identity_threshold", "best_frame_index",
+                "parallax", "step_frames")
         details = {k: d.get(k) for k in keep}
         details["codes"] = list(cr.reasons)
         if cr.passed:

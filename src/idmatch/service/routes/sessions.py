@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 
 from ..auth import Principal, require
 from ..schemas import SessionCreate, SessionOut
+from ..sessions import parse_frame_times
 from ..uploads import read_image, require_multipart
 
 router = APIRouter(prefix="/v1")
@@ -42,6 +43,8 @@ def attach_portrait(sid: str, request: Request, image: UploadFile | None = File(
 @router.post("/sessions/{sid}/live", response_model=SessionOut, tags=["sessions"],
              summary="attach the live capture (one or more `frames`, plus the challenge `nonce`) and decide")
 def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = File(None), nonce: str | None = Form(None),
+                frame_times: str | None = Form(None, description="JSON array: each frame's capture time, seconds from the "
+                                                                 "capture start (required for an active challenge)"),
                 p: Principal = Depends(require("clerk")), idempotency_key: str | None = IdemKey):
     from ..problems import ApiError
 
@@ -52,4 +55,4 @@ def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = Fi
     if len(frames) > settings.max_frames:
         raise ApiError(413, "too_many_frames", f"at most {settings.max_frames} frames per capture")
     data = [read_image(f, f"frames[{i}]", settings.max_upload_bytes) for i, f in enumerate(frames)]
-    return _svc(request).attach_live(sid, data, nonce, p, idempotency_key)
+    return _svc(request).attach_live(sid, data, nonce, p, idempotency_key, parse_frame_times(frame_times, len(data)))
