@@ -23,7 +23,7 @@ def web(tmp_path_factory, engine):
     from idmatch.settings import Settings
     from idmatch.store.store import Store
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("web-data"))
+    settings = Settings(data_dir=tmp_path_factory.mktemp("web-data"), liveness_mode="passive")  # still photos as captures
     store = Store(settings)
     keys = {r: store.create_key(r, f"test {r}").secret for r in ("clerk", "reviewer", "auditor", "admin")}
     app = create_app(settings, engine=engine, store=store)
@@ -64,50 +64,28 @@ def test_frame_check_gives_coarse_guidance_only_and_needs_a_clerk(web, shared_da
     r = web.post("/v1/frame-check?quality=true", files=files, headers=web.h("clerk"))
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["faces"] == 1
-    assert "pose" not in body and "yaw" not in r.text and "pitch" not in r.text    # no pose read-out (issue 12)
-    assert isinstance(body["guidance"]["codes"], list) and body["guidance"]["ok"] == (not body["guidance"]["codes"])
+    assert body["faces"] == 1 and "pose" not in body       # no pose read-out to tune an attack against
+    assert set(body["guidance"]) <= {"ok", "off_centre", "too_far", "too_close", "too_dark", "too_bright", "multiple_faces"}
     assert body["quality"]["passed"] in (True, False) and isinstance(body["quality"]["codes"], list)
-    # a uniform grey image: no face, and the advice is "no_face"
     import cv2
     import numpy as np
 
+    # the same face small in a corner of a dark frame: the advice says what to change
+    face = cv2.imdecode(np.frombuffer(img, np.uint8), cv2.IMREAD_COLOR)
+    canvas = np.full((960, 1280, 3), 20, np.uint8)
+    small = cv2.resize(face, (face.shape[1] // 2, face.shape[0] // 2))
+    canvas[:small.shape[0], :small.shape[1]] = (small * 0.3).astype(np.uint8)
+    png = cv2.imencode(".png", canvas)[1].tobytes()
+    g = web.post("/v1/frame-check", files={"image": ("c.png", png, "image/png")}, headers=web.h("clerk")).json()
+    assert g["faces"] == 1 and {"off_centre", "too_far", "too_dark"} <= set(g["guidance"]), g
+    # a uniform grey image: no face, and the advice is "no_face"
     grey = cv2.imencode(".png", np.full((240, 320, 3), 128, np.uint8))[1].tobytes()
     r = web.post("/v1/frame-check?quality=true", files={"image": ("g.png", grey, "image/png")}, headers=web.h("clerk"))
-    assert r.status_code == 200 and r.json()["faces"] == 0 and r.json()["guidance"]["codes"] == ["no_face"]
+    assert r.status_code == 200 and r.json()["faces"] == 0 and r.json()["guidance"] == ["no_face"]
     assert r.json()["quality"]["codes"] == ["no_face"]
     # not an image: the service's own problem code
     r = web.post("/v1/frame-check", files={"image": ("x.jpg", b"not an image", "image/jpeg")}, headers=web.h("clerk"))
     assert r.status_code in (400, 422) and r.json()["code"] == "bad_image"
-
-
-def test_frame_check_says_centre_distance_and_light(web, shared_data):
-    """The terminal's clip frame: in the oval; shifted to a side: off_centre; far away: too_far; dark: too_dark."""
-    import cv2
-    import numpy as np
-
-    cap = cv2.VideoCapture(str(shared_data / "video/liveportrait/d12.mp4"))
-    ok, img = cap.read()
-    cap.release()
-    assert ok
-
-    def codes(bgr):
-        png = cv2.imencode(".png", bgr)[1].tobytes()
-        r = web.post("/v1/frame-check", headers=web.h("clerk"), files={"image": ("f.png", png, "image/png")})
-        assert r.status_code == 200, r.text
-        return r.json()["guidance"]["codes"]
-
-    h, w = img.shape[:2]
-    assert codes(img) == []
-    wide = np.full((h, 2 * w, 3), 90, np.uint8)
-    wide[:, :w] = img                                                    # the face in the left half of a wide frame
-    assert "off_centre" in codes(wide)
-    far = np.full_like(img, 128)
-    small = cv2.resize(img, None, fx=0.35, fy=0.35, interpolation=cv2.INTER_AREA)
-    y0, x0 = int(0.47 * h - small.shape[0] / 2), (w - small.shape[1]) // 2
-    far[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
-    assert "too_far" in codes(far)
-    assert "too_dark" in codes((img.astype(np.float32) * 0.2).astype(np.uint8))
 
 
 def _review_session(web, shared_data, retain: bool) -> str:

@@ -76,27 +76,12 @@ def app():
 
     clip = os.environ.get("IDMATCH_E2E_CHALLENGES", "clip") == "clip"
     if clip:
-        try:
-            import idmatch.liveness  # noqa: F401
-        except ImportError:   # no liveness module: the service stays passive anyway
-            clip = False
-        else:
-            _relax_reaction_window()      # before the service imports anything from the liveness module
+        _relax_reaction_window()      # before the service imports anything from the liveness module
     from idmatch.service import app as app_module
-    try:
-        from idmatch.service import plugins
-    except ImportError:
-        plugins = None
+    from idmatch.service import sessions
 
     if clip:
-        try:                                   # the service issues its challenges here ("tests seed it here")
-            from idmatch.service import sessions as sessions_module
-        except ImportError:
-            sessions_module = None
-        if sessions_module is not None and hasattr(sessions_module, "issue_challenge"):
-            sessions_module.issue_challenge = _issue
-        else:                                  # older service builds: through the plugin registry
-            plugins.challenge_factory = lambda: _issue
+        sessions.issue_challenge = _issue          # where the service issues its challenges ("tests seed it here")
     application = app_module.app_from_env()
 
     @application.post("/__e2e__/next-challenges", include_in_schema=False)

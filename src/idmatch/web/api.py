@@ -1,12 +1,11 @@
 """Two small endpoints the pages need beyond the service's own.
 
 ``POST /v1/frame-check`` (clerk): coarse guidance on one camera frame *before* the live capture:
-is there one face, is it centred in the terminal's oval, is it at a usable distance, is the light
-good enough. Codes only (``no_face``, ``multiple_faces``, ``off_centre``, ``too_far``, ``too_close``,
-``too_dark``, ``too_bright``; with ``?quality=true`` also the live-capture quality codes) -- no head
-pose numbers: the capture itself is judged by the liveness stage alone, and a pose read-out would
-let an attacker tune a print or a screen against the estimator. It stores, audits and decides
-nothing. Detection only (no embedding): a call costs a few tens of milliseconds.
+is there one face, is it centred, near enough, not too near, lit. Guidance codes only -- no head
+pose numbers, so the endpoint is no read-out an attacker could tune a folded print against (the
+server judges the capture itself, and the prompts follow the server's schedule, not this
+endpoint). It stores nothing, audits nothing and decides nothing. Detection only (no embedding),
+so a call costs a few tens of milliseconds.
 
 ``GET /v1/review/{sid}/images`` (reviewer): the retained images of a session in review, audited.
 """
@@ -24,42 +23,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["web"])
 
 
-# the terminal's oval: centred horizontally, its centre at 47 % of the height; offsets in units of the
-# frame height (the preview crops a wide camera image to 4:3, so the height is what the applicant sees)
-OVAL_CENTRE_Y = 0.47
-MAX_OFFSET = 0.14                 # the face centre this far from the oval's: "move to the middle"
-FACE_MIN, FACE_MAX = 0.22, 0.72   # face box height / frame height: further / closer than this
-LUMA_MIN, LUMA_MAX = 60.0, 215.0  # mean brightness of the face box (0-255)
-
-
-def coarse_guidance(img, box) -> list[str]:
-    """Advice codes for one detected face box ``(x, y, w, h)`` in a BGR frame."""
-    import numpy as np
-
-    h_img, w_img = img.shape[:2]
-    x, y, w, h = (float(v) for v in box[:4])
-    codes = []
-    dx = (x + w / 2 - w_img / 2) / h_img
-    dy = (y + h / 2 - OVAL_CENTRE_Y * h_img) / h_img
-    if h / h_img < FACE_MIN:
-        codes.append("too_far")
-    elif h / h_img > FACE_MAX:
-        codes.append("too_close")
-    if max(abs(dx), abs(dy)) > MAX_OFFSET:
-        codes.append("off_centre")
-    x0, y0 = max(0, int(x)), max(0, int(y))
-    patch = img[y0:max(y0 + 1, int(y + h)), x0:max(x0 + 1, int(x + w))]
-    luma = float(np.mean(patch[..., 1])) if patch.size else 0.0     # green ~ luminance, enough for "dark"
-    if luma < LUMA_MIN:
-        codes.append("too_dark")
-    elif luma > LUMA_MAX:
-        codes.append("too_bright")
-    return codes
-
-
 @router.post("/frame-check",
-             summary="coarse guidance on one camera frame (`image`) before the live capture: face found, centred, "
-                     "distance, light -- codes only, no head pose; stores nothing")
+             summary="coarse framing guidance on one camera frame (`image`) before the live capture; stores nothing")
 def frame_check(request: Request, image: UploadFile | None = File(None),
                 quality: bool = Query(False, description="also run the live-capture quality measures (codes + advice)"),
                 p: Principal = Depends(require("clerk"))) -> dict:
@@ -68,18 +33,42 @@ def frame_check(request: Request, image: UploadFile | None = File(None),
     data = read_image(image, "image", st.settings.max_upload_bytes)
     engine = st.engine
     img = engine.decode(data)
-    out: dict = {"faces": 0, "guidance": {"ok": False, "codes": ["no_face"]},
-                 "image_size": [int(img.shape[1]), int(img.shape[0])]}
+    out: dict = {"faces": 0, "guidance": ["no_face"], "image_size": [int(img.shape[1]), int(img.shape[0])]}
     try:
         sel = engine.detect(img)
+        out.update(faces=sel.count, guidance=framing(img, sel.face.box, sel.count))
     except NoFaceError:
-        sel = None
-    if sel is not None:
-        codes = ["multiple_faces"] if sel.count > 1 else coarse_guidance(img, sel.face.box)
-        out.update(faces=sel.count, guidance={"ok": not codes, "codes": codes})
+        pass
     if quality:
         out["quality"] = _quality(engine, img) if out["faces"] else {"passed": False, "codes": ["no_face"]}
     return out
+
+
+def framing(img, box, faces: int) -> list[str]:
+    """Guidance codes for the oval: ``multiple_faces``, ``off_centre``, ``too_far``, ``too_close``,
+    ``too_dark``, ``too_bright``; ``["ok"]`` when none applies."""
+    import numpy as np
+
+    h, w = img.shape[:2]
+    x, y, bw, bh = box
+    codes = []
+    if faces > 1:
+        codes.append("multiple_faces")
+    cx, cy = (x + bw / 2) / w, (y + bh / 2) / h
+    if abs(cx - 0.5) > 0.15 or abs(cy - 0.45) > 0.2:
+        codes.append("off_centre")
+    if bw / w < 0.2:
+        codes.append("too_far")
+    elif bw / w > 0.6 or x < 0 or y < 0 or x + bw > w or y + bh > h:
+        codes.append("too_close")
+    x0, y0 = max(0, int(x)), max(0, int(y))
+    face = img[y0:y0 + max(1, int(bh)), x0:x0 + max(1, int(bw))]
+    mean = float(np.mean(face)) if face.size else 0.0
+    if mean < 60:
+        codes.append("too_dark")
+    elif mean > 215:
+        codes.append("too_bright")
+    return codes or ["ok"]
 
 
 def _quality(engine, img) -> dict | None:

@@ -280,7 +280,7 @@ function guidanceCodes(r) {
   for (const src of [r.codes, g && (Array.isArray(g) ? g : g.codes), r.quality && r.quality.codes]) {
     if (Array.isArray(src)) codes.push(...src.map(String));
   }
-  return [...new Set(codes)];
+  return [...new Set(codes)].filter((c) => c !== "ok");      // ["ok"]: nothing to fix
 }
 
 // When several checks fail, say first what fixes most: a dark image is also "blurry", a far one "low resolution".
