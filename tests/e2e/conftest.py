@@ -96,6 +96,10 @@ def live_server(tmp_path_factory, chromium_path) -> LiveServer:
 
     port = _free_port()
     env = {**os.environ, "IDMATCH_DATA_DIR": str(data_dir), "IDMATCH_E2E_CHALLENGES": "clip", "PYTHONUNBUFFERED": "1"}
+    # the server runs in the data directory: a relative PYTHONPATH (``PYTHONPATH=src pytest ...``) would no
+    # longer point at this checkout there, and the server would quietly import an installed idmatch instead
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p)
     env.pop("IDMATCH_DATABASE_URL", None)
     env.pop("IDMATCH_CONFIG", None)
     log = data_dir / "server.log"
