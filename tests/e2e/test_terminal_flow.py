@@ -129,6 +129,7 @@ def record(page) -> None:
     the decision appears (window.__seen, window.__decidedAt)."""
     page.evaluate("""() => {
         window.__seen = {prompts: [], steps: [], guidance: [], outage: [], cue: []};
+        window.__decidedAt = 0;
         const rec = (el, list, attr) => new MutationObserver(() => {
             const t = attr ? el.getAttribute(attr) : el.textContent;
             if (t && list[list.length - 1] !== t) list.push(t); })
@@ -301,6 +302,7 @@ def test_holder_is_approved(live_server, camera_browser, media, screenshots):
     assert len(posts) == 1
     check_capture(live_form(posts[0]), ch)
     save_timing("approved", begin_to_decision_s(page))
+    save_timing("live_post_s", trace["sends"][-1]["ms"] / 1000)
     # the decision in words switches language with the page
     page.get_by_role("button", name="Switch language to Chinese").click()
     expect(page.locator("#decision")).to_have_text("通过")
@@ -560,6 +562,9 @@ def test_begin_to_decision_time_of_a_cooperative_applicant(live_server, camera_b
         assert wait_decision(page) == "approved", reason_codes(page)
         times.append(begin_to_decision_s(page))
         save_timing("approved", times[-1])
+        trace = page.evaluate("window.idmatchCaptureTrace")
+        save_timing("capture_s", trace["capture_s"])
+        save_timing("live_post_s", trace["sends"][-1]["ms"] / 1000)
         page.get_by_role("button", name="New registration").click()
     print(f"Begin → decision: {times}, median {statistics.median(times):.2f} s")
 
