@@ -518,6 +518,11 @@ async function send(c) {
           await expiredMeanwhile(c.sends > 1, c.nonce);
           return;
         }
+        if (e instanceof ApiFailure && e.code === "session_decided") {
+          // an earlier send of this capture was decided, its answer lost on the way: show that decision
+          await expiredMeanwhile(c.sends > 1, c.nonce);
+          return;
+        }
         $("#live-begin").disabled = false;
         handleFailure(e, () => send(c));
         return;
