@@ -418,6 +418,34 @@ def test_capture_interrupted_by_a_hidden_page_is_not_sent(live_server, camera_br
     assert posts == []
 
 
+def test_challenge_expired_during_an_outage_is_not_blamed_on_the_applicant(live_server, camera_browser, media):
+    """The server refuses the capture's nonce as expired (the connection was down past the deadline): the page
+    never shows a rejection; it offers a new attempt when the server gives a fresh challenge, and otherwise
+    says the connection was at fault and starts the registration again."""
+    page = new_page(camera_browser)
+    sign_in(page, live_server)
+    session = applicant(page, number=HOLDER_NUMBER)
+    posts = track_live_posts(page)
+    page.route(LIVE, lambda route: route.fulfill(
+        status=410, content_type="application/problem+json",
+        body=json.dumps({"status": 410, "code": "challenge_expired", "title": "expired", "detail": "deadline passed"})))
+    portrait(page, media["portrait"])
+    wait_guidance(page)
+    page.get_by_role("button", name="Begin the check").click()
+    panel, alert = page.locator("#retry-panel"), page.get_by_role("alert")
+    page.wait_for_function("() => !document.getElementById('retry-panel').hidden || !document.getElementById('error').hidden",
+                           timeout=DECISION_TIMEOUT_MS)
+    if panel.is_visible():      # a service that hands out a fresh challenge for it
+        expect(panel).to_contain_text("The time for the check ran out.")
+    else:
+        expect(alert).to_contain_text("This is not the applicant's fault")
+    expect(page.locator("#step-result")).to_be_hidden()
+    assert len(posts) == 1
+    r = urllib.request.Request(f"{live_server.url}/v1/sessions/{session['id']}",
+                               headers={"Authorization": f"Bearer {live_server.keys['clerk']}"})
+    assert json.load(urllib.request.urlopen(r, timeout=10))["status"] == "awaiting_live"     # nothing decided
+
+
 def test_other_persons_portrait_is_rejected_and_decided_once(live_server, camera_browser, media, screenshots):
     page = new_page(camera_browser)
     errors: list[str] = []
