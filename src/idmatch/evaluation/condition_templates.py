@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import IdmatchError
-from .conditions import CONDITIONS, FULL, generate, generator_params
+from .conditions import CONDITIONS, FULL, generate, generator_params, image_colour
 from .pairs import EmbeddingTable
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,7 @@ def capture_features(image: np.ndarray, face) -> np.ndarray:
     """What a verifier can see of a capture's condition: height, width, face box (x, y, w, h), inter-eye
     distance, mean absolute difference between colour channels."""
     img = np.asarray(image)
-    small = img[::4, ::4].astype(np.int16)
-    colour = float(np.abs(small[..., 0] - small[..., 1]).mean() + np.abs(small[..., 1] - small[..., 2]).mean()) / 2
+    colour = image_colour(img)
     x, y, w, h = face.box
     return np.array([img.shape[0], img.shape[1], x, y, w, h, face.inter_eye_distance, colour], dtype=np.float32)
 

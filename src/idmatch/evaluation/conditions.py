@@ -130,6 +130,19 @@ def capture_class(height: float, width: float, box_w: float, box_h: float, inter
     return "normal"
 
 
+def class_key(a: str, b: str) -> str:
+    """The (unordered) class pair of a comparison: ``"close|normal"``."""
+    return "|".join(sorted((a, b)))
+
+
+def image_colour(image: np.ndarray) -> float:
+    """Mean absolute difference between neighbouring colour channels (0 for a greyscale image)."""
+    small = np.asarray(image)[::4, ::4].astype(np.int16)
+    if small.ndim < 3 or small.shape[2] < 3:
+        return 0.0
+    return float(np.abs(small[..., 0] - small[..., 1]).mean() + np.abs(small[..., 1] - small[..., 2]).mean()) / 2
+
+
 def class_of_features(f: np.ndarray) -> str:
     """:func:`capture_class` of a feature row from :func:`~idmatch.evaluation.condition_templates.capture_features`."""
     h, w, _x, _y, bw, bh, ie, colour = (float(v) for v in f)
