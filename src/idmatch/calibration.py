@@ -24,6 +24,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 MIN_IMPOSTORS_FACTOR = 10
 
 
+#: FMRs at which each population's own threshold is recorded (informational; 1e-5 is not shipped)
+DETAIL_FMRS = (1e-3, 1e-4, 1e-5)
+
+
 def min_impostors_for(fmr: float) -> int:
     return int(np.ceil(MIN_IMPOSTORS_FACTOR / fmr))
 
@@ -123,10 +127,11 @@ def class_cells(population: str, tables: dict[str, dict[str, np.ndarray]], class
                 identity_of: dict[str, str], pairs: list[tuple[str, str]], block: int = 1024) -> list[PopulationScores]:
     """The comparisons of every condition pair regrouped by the capture classes *read off* each image
     (``classes[condition][image]``, :func:`idmatch.evaluation.conditions.capture_class`): one cell per
-    class pair of a population, so a mis-read condition is calibrated as what it looks like."""
+    condition pair x class pair of a population, so a mis-read condition is calibrated as what it looks
+    like, and no condition's tail is diluted by pooling it with easier ones."""
     keys_cls = sorted(CAPTURE_CLASSES)
-    gen: dict[str, list[np.ndarray]] = {}
-    imp: dict[str, list[np.ndarray]] = {}
+    gen: dict[tuple[str, str], list[np.ndarray]] = {}
+    imp: dict[tuple[str, str], list[np.ndarray]] = {}
     for a, b in pairs:
         keys = sorted(set(tables[a]) & set(tables[b]) & set(classes[a]) & set(classes[b]))
         lab = np.array([identity_of[k] for k in keys])
@@ -145,15 +150,15 @@ def class_cells(population: str, tables: dict[str, dict[str, np.ndarray]], class
             hi = np.maximum(ca[s:e, None], cb[None, :])
             code = lo * len(keys_cls) + hi
             for c in np.unique(code[ok]):
-                key = class_key(keys_cls[c // len(keys_cls)], keys_cls[c % len(keys_cls)])
+                key = (f"{a}x{b}", class_key(keys_cls[c // len(keys_cls)], keys_cls[c % len(keys_cls)]))
                 m = ok & (code == c)
                 gen.setdefault(key, []).append(sims[m & same])
                 imp.setdefault(key, []).append(sims[m & ~same])
     out = []
-    for key in sorted(imp):
-        g, i = np.concatenate(gen[key]), np.concatenate(imp[key])
+    for cond, key in sorted(imp):
+        g, i = np.concatenate(gen[cond, key]), np.concatenate(imp[cond, key])
         x, y = key.split("|")
-        out.append(PopulationScores(f"{population}:{key}", g, i, 0, len(set(identity_of.values())), 0, population, (x, y)))
+        out.append(PopulationScores(f"{population}:{cond}:{key}", g, i, 0, len(set(identity_of.values())), 0, population, (x, y)))
     return out
 
 
@@ -170,12 +175,13 @@ def population_scores(name: str, templates: dict[str, np.ndarray], identity_of: 
 
 def resolvable_fmrs(populations: list[PopulationScores], fmrs: list[float]) -> list[float]:
     """The FMRs every *deciding* population can resolve: ``10/FMR`` impostor comparisons, pooled over its
-    condition cells. A population decides when it can resolve the loosest FMR asked at all; the small
-    sets that cannot (a few dozen comparisons) are measured and may raise a threshold, but do not gate."""
+    condition cells. A population decides when it can resolve the loosest operating point (1e-3); the
+    small sets that cannot (a few hundred comparisons) are measured and may raise a threshold, but do not
+    gate (with no such population, the largest one decides)."""
     pooled: dict[str, int] = {}
     for c in populations:
         pooled[c.population] = pooled.get(c.population, 0) + len(c.impostor)
-    loosest = max(fmrs)
+    loosest = max(OPERATING_FMRS)
     deciding = [n for n in pooled.values() if n >= min_impostors_for(loosest)] or [max(pooled.values())]
     return [f for f in fmrs if all(n >= min_impostors_for(f) for n in deciding)]
 
@@ -222,7 +228,7 @@ def build_calibration(populations: list[PopulationScores], model: str, name: str
     resolve the rate at all -- ``n * FMR >= 1`` -- still raises it). ``required_fmr`` must be
     supported or this refuses.
     """
-    fmrs = fmrs or sorted({10 ** (-k / 4) for k in range(4, 29)} | set(OPERATING_FMRS), reverse=True)
+    fmrs = fmrs or sorted({10 ** (-k / 4) for k in range(4, 29)} | set(OPERATING_FMRS) | set(DETAIL_FMRS), reverse=True)
     supported = set(resolvable_fmrs(populations, fmrs))
     if required_fmr is not None and required_fmr not in supported:
         raise _insufficient(required_fmr, populations)
@@ -243,7 +249,8 @@ def build_calibration(populations: list[PopulationScores], model: str, name: str
         detail["population"], detail["conditions"] = pop.population, list(pop.conditions)
         detail["fnmr_at"] = {}
         detail["fmr_at"] = {}
-        detail["threshold_at"] = {f"{fmr:g}": pt.threshold for fmr, pt in per_cell[pop.name].items() if fmr in OPERATING_FMRS}
+        # the cell's own thresholds wherever it can resolve them at all (the 1:N dedup tail fit reads these)
+        detail["threshold_at"] = {f"{fmr:g}": pt.threshold for fmr, pt in per_cell[pop.name].items() if fmr in DETAIL_FMRS}
         for p in points:
             if p.fmr in OPERATING_FMRS:
                 detail["fnmr_at"][f"{p.fmr:g}"] = float((pop.genuine < p.threshold).mean()) if len(pop.genuine) else None

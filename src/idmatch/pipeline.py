@@ -172,15 +172,16 @@ class FaceEngine:
                             rotation=rotation)
 
     def compare(self, a: FaceAnalysis | np.ndarray, b: FaceAnalysis | np.ndarray, fmr: float = DEFAULT_FMR,
-                classes: tuple[str, str] | None = None) -> tuple[float, float, bool]:
-        """Score and decide. The capture classes of both sides (read off two analyses, or given with bare
-        templates as ``classes``) pick their class pair's threshold; without them the threshold is the
+                classes: tuple[str | None, str | None] | None = None) -> tuple[float, float, bool]:
+        """Score and decide. The capture classes of both sides (read off an analysis, or given for bare
+        templates as ``classes``) pick their class pair's threshold; a side of unknown class (a bare
+        template) gets the strictest pair the other side can make; with neither, the threshold is the
         one that holds for every calibrated capture condition."""
         ta = a.template if isinstance(a, FaceAnalysis) else a
         tb = b.template if isinstance(b, FaceAnalysis) else b
         score = cosine_score(ta, tb)
-        if classes is None and isinstance(a, FaceAnalysis) and isinstance(b, FaceAnalysis):
-            classes = (a.capture_class, b.capture_class)
+        if classes is None:
+            classes = tuple(x.capture_class if isinstance(x, FaceAnalysis) else None for x in (a, b))  # type: ignore[assignment]
         threshold = self.calibration.threshold_for(fmr, classes)
         return score, threshold, score >= threshold
 

@@ -163,7 +163,7 @@ class MatchStage(BaseStage):
         eng = ctx.engine
         scores, thr = [], 0.0
         for a in ctx.live:
-            s, thr, _ = eng.compare(ctx.portrait_template, a.template, ctx.policy.fmr)
+            s, thr, _ = eng.compare(ctx.portrait_template, a, ctx.policy.fmr)  # the live analysis: its capture class
             scores.append(s)
         score = min(scores)
         details = {"score": round(score, 5), "threshold": round(thr, 5), "fmr": ctx.policy.fmr,
