@@ -177,11 +177,12 @@ class FaceEngine:
         templates as ``classes``) pick their class pair's threshold; a side of unknown class (a bare
         template) gets the strictest pair the other side can make; with neither, the threshold is the
         one that holds for every calibrated capture condition."""
-        ta = a.template if isinstance(a, FaceAnalysis) else a
-        tb = b.template if isinstance(b, FaceAnalysis) else b
+        # an analysis, a stored frame (any object with .template, maybe .capture_class) or a bare template
+        ta = a.template if hasattr(a, "template") else a
+        tb = b.template if hasattr(b, "template") else b
         score = cosine_score(ta, tb)
         if classes is None:
-            classes = tuple(x.capture_class if isinstance(x, FaceAnalysis) else None for x in (a, b))  # type: ignore[assignment]
+            classes = (getattr(a, "capture_class", None), getattr(b, "capture_class", None))
         threshold = self.calibration.threshold_for(fmr, classes)
         return score, threshold, score >= threshold
 
