@@ -112,7 +112,9 @@ def build_samples() -> list[Sample]:
     for r in csv.DictReader(open(d / "pad/labels.csv")):
         # labels.csv's "inspireface" PAD row must not share a name with the verification population
         src = "inspireface_pad" if r["source"] == "inspireface" else r["source"]
-        base = dict(path=r["path"], label=r["label"], attack_type=r["attack_type"], source=src,
+        # the nine sources added 2026-12-03 write "replay": the same species as "replay_screen"
+        atype = "replay_screen" if r["attack_type"] == "replay" else r["attack_type"]
+        base = dict(path=r["path"], label=r["label"], attack_type=atype, source=src,
                     subject=r["subject"], split="pad")
         if r["media"] == "video":
             dur = video_duration(d / r["path"])
