@@ -14,6 +14,9 @@ export function reasonText(r) {
   let text;
   if (r.code === "lines_ok" || r.code === "line_limit_reached") {
     text = t(key, { n: d.active_lines ?? "?", limit: d.limit ?? "?" });
+  } else if (r.code === "portrait_capture_class") {
+    const c = d.capture_class;
+    text = t(key, { cls: has(`cls.${c}`) ? t(`cls.${c}`) : String(c ?? "?") });
   } else if (has(key)) {
     text = t(key);
   } else {
