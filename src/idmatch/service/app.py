@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from .. import __version__
 from ..settings import Settings
-from . import metrics, problems
+from . import limits, metrics, problems
 from .auth import RateLimiter
 from .problems import problem
 from .sessions import SessionService
@@ -44,14 +44,8 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None) -> 
     app.state.sessions = SessionService(store, engine, settings)
     problems.install(app)
 
-    @app.middleware("http")
-    async def limit_request_size(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_request_bytes:
-            return problem(413, "request_too_large", f"request body over {settings.max_request_bytes} bytes",
-                           instance=request.url.path)
-        return await call_next(request)
-
+    # authentication before any body is read, byte-counted body limits, body deadline (service/limits.py)
+    limits.install(app, settings, store)
     app.middleware("http")(metrics.middleware)
 
     from .routes_admin import router as admin_router

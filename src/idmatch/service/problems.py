@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 PROBLEM_BASE = "https://idmatch.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
                409: "conflict", 410: "gone", 413: "request_too_large", 415: "unsupported_media_type",
                422: "validation_error", 429: "rate_limited", 500: "internal_error", 501: "not_implemented",
                503: "not_ready"}
