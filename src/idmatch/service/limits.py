@@ -171,47 +171,54 @@ def guarded_h11_protocol(header_timeout_s: float | None = None):
     """uvicorn's h11 protocol with a deadline for the request *headers*: uvicorn arms its keep-alive
     timer only between requests and cancels it on the first byte, so a client that opens a connection
     and trickles a header line every few seconds holds it for ever. Here every request cycle must
-    deliver complete headers within ``header_timeout_s`` or the connection is closed."""
+    deliver complete headers within ``header_timeout_s`` (default ``IDMATCH_HEADER_TIMEOUT_S``, 10 s)
+    or the connection is closed. Without an argument the module-level class is returned (picklable,
+    as uvicorn's multi-worker supervisor needs)."""
+    if header_timeout_s is None:
+        return GuardedH11Protocol
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"header_timeout_s": float(header_timeout_s)})
+
+
+try:
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
+except ImportError:  # pragma: no cover - the service extra brings both
+    H11Protocol = object  # type: ignore[assignment,misc]
 
-    timeout = header_timeout_s if header_timeout_s is not None else env_float("IDMATCH_HEADER_TIMEOUT_S",
-                                                                                DEFAULT_HEADER_TIMEOUT_S)
 
-    class GuardedH11Protocol(H11Protocol):
-        _header_timer = None
+class GuardedH11Protocol(H11Protocol):  # type: ignore[misc,valid-type]
+    header_timeout_s = env_float("IDMATCH_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S)
+    _header_timer = None
 
-        def _arm_header_timer(self) -> None:
-            self._cancel_header_timer()
-            self._header_timer = self.loop.call_later(timeout, self._header_deadline)
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._header_deadline)
 
-        def _cancel_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _header_deadline(self) -> None:
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
             self._header_timer = None
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                log.info("closing a connection that sent no complete request headers within %g s", timeout)
-                self.transport.close()
 
-        def connection_made(self, transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm_header_timer()
+    def _header_deadline(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            log.info("closing a connection that sent no complete request headers within %g s", self.header_timeout_s)
+            self.transport.close()
 
-        def connection_lost(self, exc) -> None:
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.conn.their_state is not h11.IDLE:
             self._cancel_header_timer()
-            super().connection_lost(exc)
 
-        def handle_events(self) -> None:
-            super().handle_events()
-            if self.conn.their_state is not h11.IDLE:
-                self._cancel_header_timer()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm_header_timer()
-
-    return GuardedH11Protocol
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_header_timer()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,25 @@ class Store:
         self.sessionmaker = make_sessionmaker(self.engine)
         if run_migrations:
             migrate(self.engine)
+        self._tighten_permissions()
+
+    def _tighten_permissions(self) -> None:
+        """The data dir 0700 and the SQLite files 0600 — also when they already existed with looser modes
+        (``mkdir(mode=0o700, exist_ok=True)`` leaves an existing 0755 directory alone). SQLite gives its
+        -wal/-shm files the database file's mode."""
+        paths: list[tuple[Path, int]] = []
+        if not self.settings.database_url:
+            paths.append((self.settings.data_dir, 0o700))
+        if self.dialect == "sqlite" and self.engine.url.database:
+            db = Path(self.engine.url.database)
+            paths += [(p, 0o600) for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"))]
+        for path, mode in paths:
+            try:
+                if path.exists() and path.stat().st_uid == os.getuid() and (path.stat().st_mode & 0o777) != mode:
+                    os.chmod(path, mode)
+                    log.info("tightened %s to %o", path, mode)
+            except OSError as exc:
+                log.warning("could not set %s to mode %o: %s", path, mode, exc)
 
     @property
     def dialect(self) -> str:
