@@ -58,6 +58,16 @@ def install(app: FastAPI) -> None:
         return problem(422, "validation_error", "the request does not match the schema", instance=request.url.path,
                        extra={"errors": errors})
 
+    from sqlalchemy.exc import DataError
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError):
+        # the database refused a value (PostgreSQL: NUL in text, out-of-range number, bad encoding): the
+        # request's fault, after the boundary validators missed it — a 422, and the keep-alive survives
+        log.warning("database refused a value on %s %s: %s", request.method, request.url.path,
+                    type(getattr(exc, "orig", exc)).__name__)
+        return problem(422, "invalid_value", "a value in the request cannot be stored", instance=request.url.path)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -47,6 +47,9 @@ def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = Fi
 
     require_multipart(request)
     settings = request.app.state.settings
+    if nonce is not None and not (nonce.isascii() and len(nonce) <= 256):
+        # nonces are URL-safe ASCII; anything else cannot match (and compare_digest refuses non-ASCII str)
+        raise ApiError(422, "challenge_mismatch", "the live capture must carry this session's challenge nonce")
     if not frames:
         raise ApiError(422, "missing_image", "form field 'frames' with at least one image is required")
     if len(frames) > settings.max_frames:

@@ -18,11 +18,24 @@ def verify(request: Request, id_image: UploadFile | None = File(None), live_imag
            fmr: float | None = Query(None, gt=0, lt=1), p: Principal = Depends(require("clerk"))):
     require_multipart(request)
     st = request.app.state
+    fmr = check_fmr(st.engine, fmr or st.sessions.policy().fmr)
     a = read_image(id_image, "id_image", st.settings.max_upload_bytes)
     b = read_image(live_image, "live_image", st.settings.max_upload_bytes)
-    res = st.engine.verify(a, b, fmr=fmr or st.sessions.policy().fmr)
+    res = st.engine.verify(a, b, fmr=fmr)
     metrics.observe_timings(res.timings_ms)
     return res.to_dict()
+
+
+def check_fmr(engine, fmr: float) -> float:
+    """A requested FMR the calibration cannot give a threshold for is the caller's error (422
+    ``fmr_out_of_range``), not a calibration_error 500."""
+    points = engine.calibration.points            # a missing/broken calibration stays a 500: it is ours
+    lowest = min(p.fmr for p in points)
+    if fmr < lowest * (1 - 1e-9):
+        raise ApiError(422, "fmr_out_of_range",
+                       f"calibration {engine.calibration.name!r} supports FMR down to {lowest:g}; {fmr:g} needs more",
+                       details={"min_fmr": lowest, "requested": fmr})
+    return fmr
 
 
 @router.post("/quality", summary="quality assessment of one image (`image`)")
