@@ -155,3 +155,4 @@ class AuditVerifyOut(BaseModel):
     ok: bool
     events: int
     problems: list[str]
+    anchored_seq: int | None = Field(None, description="the newest event the external anchor vouches for")

@@ -9,12 +9,13 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import IdmatchError
 from ..settings import Settings
 from . import audit
+from .anchor import Anchor
 from .crypto import Crypto
 from .db import make_engine, make_sessionmaker, migrate
 from .keys import load_or_create
@@ -23,6 +24,7 @@ from .models import ApiKey, IdempotencyRecord, LineActivation, PolicyRow, RegSes
 log = logging.getLogger(__name__)
 
 ROLES = ("clerk", "reviewer", "auditor", "admin")
+_HEAD = "idmatch.audit_head"     # Session.info key: the last (seq, hash) this transaction appended
 SYSTEM_ACTOR = "system"
 
 
@@ -53,6 +55,10 @@ class Store:
         self.crypto = Crypto(self.keys)
         self.engine = make_engine(settings.effective_database_url)
         self.sessionmaker = make_sessionmaker(self.engine)
+        # the chain head goes to a file outside the database after each commit that appended events
+        self.anchor = Anchor.for_settings(settings)
+        event.listen(self.sessionmaker, "after_commit", self._anchor_after_commit)
+        event.listen(self.sessionmaker, "after_rollback", lambda db: db.info.pop(_HEAD, None))
         if run_migrations:
             migrate(self.engine)
         self._tighten_permissions()
@@ -83,11 +89,26 @@ class Store:
         return self.sessionmaker()
 
     def audit(self, db: Session, type_: str, *, actor: str, session_id: str | None = None, payload: dict | None = None):
-        return audit.append(db, self.keys.audit_key, type_, actor=actor, session_id=session_id, payload=payload)
+        ev = audit.append(db, self.keys.audit_key, type_, actor=actor, session_id=session_id, payload=payload)
+        db.info[_HEAD] = (ev.seq, ev.hash)
+        return ev
+
+    def _anchor_after_commit(self, db: Session) -> None:
+        head = db.info.pop(_HEAD, None)
+        if head is None:
+            return
+        try:
+            self.anchor.record(*head)
+        except (OSError, ValueError) as exc:   # the commit stands; the anchor lags until the next one
+            log.error("could not append the audit head %d to the anchor %s: %s", head[0], self.anchor.path, exc)
 
     def verify_audit(self) -> audit.ChainReport:
+        """The chain, its external anchor, and a decision event for every decided session."""
         with self.session() as db:
-            return audit.verify_chain(db, self.keys.audit_key)
+            rep = audit.verify_chain(db, self.keys.audit_key)
+            audit.check_anchor(db, self.anchor, rep)
+            audit.check_decided_sessions(db, rep)
+            return rep
 
     def close(self) -> None:
         self.engine.dispose()
