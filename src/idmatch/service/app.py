@@ -10,6 +10,7 @@ from .. import __version__
 from ..settings import Settings
 from . import limits, metrics, problems
 from .auth import RateLimiter
+from .capacity import guard_engine
 from .problems import problem
 from .sessions import SessionService
 
@@ -23,7 +24,12 @@ def make_engine_for(settings: Settings):
 
     # an operator's own calibration (written by `idmatch calibrate`) replaces the shipped one
     calibration = Calibration.load(settings.calibration_file) if settings.calibration_file else None
-    return FaceEngine(EngineConfig(limits=ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)),
+    from .capacity import DEFAULT_WORK_MAX_PIXELS
+    from .limits import env_float
+
+    work = int(env_float("IDMATCH_WORK_MAX_PIXELS", DEFAULT_WORK_MAX_PIXELS)) or None   # 0: always full size
+    return FaceEngine(EngineConfig(limits=ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels,
+                                                      work_max_pixels=work)),
                       calibration=calibration)
 
 
@@ -32,7 +38,8 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None) -> 
 
     settings = settings or Settings()
     store = store or Store(settings)
-    engine = engine or make_engine_for(settings)
+    # every decode/analysis admitted through a semaphore with a pixel budget (service/capacity.py)
+    engine = guard_engine(engine or make_engine_for(settings), settings)
 
     app = FastAPI(title="idmatch", version=__version__,
                   description="Identity verification for SIM registration: live face vs ID portrait, consent-based 1:1 only. "
