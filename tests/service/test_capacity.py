@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from idmatch.imaging import ImageLimits, decode_image, reduction_factor
-from idmatch.service.capacity import DecodeLimiter, GuardedEngine, header_pixels
+from idmatch.service.capacity import DecodeLimiter, header_pixels
 from idmatch.service.problems import ApiError
 
 
@@ -115,7 +115,10 @@ def test_slots_and_queue_bound():
 
 def test_service_answers_503_with_retry_after_when_full(svc, images):
     eng = svc.app.state.engine
-    assert isinstance(eng, GuardedEngine) and svc.app.state.sessions.engine is eng
+    from idmatch.pipeline import FaceEngine
+    from idmatch.service.capacity import GuardedEngine
+
+    assert isinstance(eng, GuardedEngine) and isinstance(eng, FaceEngine) and svc.app.state.sessions.engine is eng
     saved = eng.limiter
     eng.limiter = DecodeLimiter(slots=1, pixel_budget=10 ** 9, max_waiting=0, queue_timeout_s=1)
     release, entered = threading.Event(), threading.Event()
@@ -135,3 +138,11 @@ def test_service_answers_503_with_retry_after_when_full(svc, images):
         eng.limiter = saved
     files = {"id_image": ("a.jpg", images["same_a"], "image/jpeg"), "live_image": ("b.jpg", images["same_b"], "image/jpeg")}
     assert svc.client.post("/v1/verify", files=files, headers=svc.h("clerk")).status_code == 200
+
+
+def test_admission_is_reentrant_on_one_thread():
+    lim = DecodeLimiter(slots=1, pixel_budget=10, max_waiting=0, queue_timeout_s=0.1)
+    with lim.admit(5):
+        with lim.admit(5):                                  # analyze → decode on the same thread
+            assert lim.active == 1
+    assert lim.active == 0 and lim.pixels == 0

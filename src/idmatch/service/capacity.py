@@ -58,6 +58,7 @@ class DecodeLimiter:
         self.max_waiting = max(0, int(max_waiting))
         self.queue_timeout_s = float(queue_timeout_s)
         self._cond = threading.Condition()
+        self._held = threading.local()
         self.active = 0
         self.pixels = 0
         self.waiting = 0
@@ -80,6 +81,13 @@ class DecodeLimiter:
 
     @contextmanager
     def admit(self, pixels: int):
+        if getattr(self._held, "depth", 0):   # already admitted on this thread (analyze → decode): no second ticket
+            self._held.depth += 1
+            try:
+                yield
+            finally:
+                self._held.depth -= 1
+            return
         cost = min(max(1, int(pixels)), self.pixel_budget)   # one image larger than the budget runs alone
         with self._cond:
             if not self._fits(cost):
@@ -98,9 +106,11 @@ class DecodeLimiter:
             self.active += 1
             self.pixels += cost
             self.peak_active = max(self.peak_active, self.active)
+        self._held.depth = 1
         try:
             yield
         finally:
+            self._held.depth = 0
             with self._cond:
                 self.active -= 1
                 self.pixels -= cost
@@ -136,35 +146,39 @@ def header_pixels(source) -> int:
     return 1_000_000
 
 
-class GuardedEngine:
-    """A FaceEngine whose decode/analyse calls are admitted through a :class:`DecodeLimiter`."""
+def _guarded_engine_class():
+    from ..pipeline import FaceEngine
 
-    def __init__(self, engine, limiter: DecodeLimiter):
-        self._engine = engine
-        self.limiter = limiter
+    class GuardedEngine(FaceEngine):
+        """A FaceEngine (same models, same calibration) whose ``decode`` and ``analyze`` — and so
+        ``verify`` and every plugin calling them — are admitted through a :class:`DecodeLimiter`.
+        A subclass rather than a proxy: quality and liveness check ``isinstance(engine, FaceEngine)``."""
 
-    def __getattr__(self, name):
-        return getattr(self._engine, name)
+        def __init__(self, engine, limiter: DecodeLimiter):   # shares the wrapped engine's state, loads nothing
+            self.__dict__.update(engine.__dict__)
+            self.unguarded = engine
+            self.limiter = limiter
 
-    @property
-    def unguarded(self):
-        return self._engine
+        def analyze(self, source, role="live"):
+            with self.limiter.admit(header_pixels(source)):
+                return super().analyze(source, role=role)
 
-    def analyze(self, source, role="live"):
-        with self.limiter.admit(header_pixels(source)):
-            return self._engine.analyze(source, role=role)
+        def decode(self, source):
+            with self.limiter.admit(header_pixels(source)):
+                return super().decode(source)
 
-    def decode(self, source):
-        with self.limiter.admit(header_pixels(source)):
-            return self._engine.decode(source)
-
-    def verify(self, id_source, live_source, fmr=None):
-        a = self.analyze(id_source, role="portrait")
-        b = self.analyze(live_source, role="live")
-        return self._engine.verify_analyses(a, b, fmr) if fmr is not None else self._engine.verify_analyses(a, b)
+    return GuardedEngine
 
 
-def guard_engine(engine, settings) -> GuardedEngine:
-    if isinstance(engine, GuardedEngine):
+def __getattr__(name):
+    if name == "GuardedEngine":            # built on first use: importing the pipeline loads OpenCV
+        globals()[name] = cls = _guarded_engine_class()
+        return cls
+    raise AttributeError(name)
+
+
+def guard_engine(engine, settings):
+    cls = __getattr__("GuardedEngine") if "GuardedEngine" not in globals() else globals()["GuardedEngine"]
+    if isinstance(engine, cls):
         return engine
-    return GuardedEngine(engine, DecodeLimiter.from_env(settings.max_pixels))
+    return cls(engine, DecodeLimiter.from_env(settings.max_pixels))
