@@ -31,6 +31,9 @@ from .problems import problem
 
 log = logging.getLogger(__name__)
 
+# an answer sent before (or instead of) reading the whole body closes the connection: otherwise the server
+# keeps receiving and discarding the rest of the upload to reuse the connection
+CLOSE = {"Connection": "close"}
 SCOPE_KEY = "idmatch.api_key"        # (secret, ApiKey row) found by the guard, reused by auth.require
 
 DEFAULT_MAX_JSON_BYTES = 1024 * 1024
@@ -110,7 +113,7 @@ class RequestGuard:
         limit = self.max_body if ctype.startswith("multipart/form-data") else self.max_json
         if length is not None and length.strip().isdigit() and int(length) > limit:
             return await problem(413, "request_too_large", f"request body over {limit} bytes", instance=path,
-                                 extra={"details": {"limit": limit}})(scope, receive, send)
+                                 extra={"details": {"limit": limit}}, headers=CLOSE)(scope, receive, send)
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.body_timeout
@@ -142,6 +145,8 @@ class RequestGuard:
         async def guarded_send(message):
             if message["type"] == "http.response.start":
                 state["started"] = True
+                if state["exceeded"] is not None:   # the rest of the body is not wanted: do not drain it
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
         try:
@@ -151,14 +156,14 @@ class RequestGuard:
             if state["started"]:
                 return
             code = "request_too_large" if exc.status_code == 413 else "request_timeout"
-            await problem(exc.status_code, code, str(exc.detail), instance=path)(scope, receive, send)
+            await problem(exc.status_code, code, str(exc.detail), instance=path, headers=CLOSE)(scope, receive, send)
         if state["exceeded"] is not None:
             log.warning("%s %s: %s after %d bytes", scope.get("method"), path, state["exceeded"].detail, state["received"])
 
     @staticmethod
     async def _unauthorized(detail: str, scope, receive, send):
         await problem(401, "unauthorized", detail, instance=scope.get("path"),
-                      headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+                      headers={"WWW-Authenticate": "Bearer", **CLOSE})(scope, receive, send)
 
 
 def install(app, settings, store) -> None:
