@@ -7,9 +7,9 @@
 2. **Concurrent 40 MP uploads**: 8 clients each POST /v1/verify with a 11999x3333 PNG (113 KiB, just
    under the 40 MP limit) while one client keeps sending a normal LFW verify; reports the server's
    peak RSS, the status codes, and the normal requests' latencies. ``--baseline`` runs the same storm
-   first with the guards switched off through the environment (no decode limit, full-size decode).
+   with the guards switched off through the environment (no decode limit, full-size decode).
 
-    nice .venv/bin/python benchmarks/service_hardening.py --out reports/service_hardening.json
+    nice .venv/bin/python benchmarks/service_hardening.py --parts chunked,storm,baseline --out reports/service_hardening.json
 """
 from __future__ import annotations
 
@@ -228,24 +228,27 @@ def main() -> None:
     ap.add_argument("--gigabytes", type=float, default=1.0)
     ap.add_argument("--big", type=int, default=8)
     ap.add_argument("--normal-s", type=float, default=60)
-    ap.add_argument("--baseline", action="store_true", help="also run the storm with the decode guards off")
-    ap.add_argument("--skip-storm", action="store_true")
+    ap.add_argument("--parts", default="chunked,storm",
+                    help="comma list of chunked, storm, baseline (the storm with the decode guards switched off)")
     ap.add_argument("--out")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     report: dict = {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}
-    srv = Server()
-    try:
-        total = int(args.gigabytes * 1024 * MB)
-        report["chunked_no_key"] = chunked_upload(srv, total, None)
-        print(json.dumps(report["chunked_no_key"]), flush=True)
-        report["chunked_with_key"] = chunked_upload(srv, total, srv.clerk)
-        print(json.dumps(report["chunked_with_key"]), flush=True)
-        if not args.skip_storm:
-            report["storm_guarded"] = storm(srv, args.big, args.normal_s)
-            print(json.dumps(report["storm_guarded"]), flush=True)
-    finally:
-        srv.stop()
-    if args.baseline and not args.skip_storm:
+    if parts & {"chunked", "storm"}:
+        srv = Server()
+        try:
+            total = int(args.gigabytes * 1024 * MB)
+            if "chunked" in parts:
+                report["chunked_no_key"] = chunked_upload(srv, total, None)
+                print(json.dumps(report["chunked_no_key"]), flush=True)
+                report["chunked_with_key"] = chunked_upload(srv, total, srv.clerk)
+                print(json.dumps(report["chunked_with_key"]), flush=True)
+            if "storm" in parts:
+                report["storm_guarded"] = storm(srv, args.big, args.normal_s)
+                print(json.dumps(report["storm_guarded"]), flush=True)
+        finally:
+            srv.stop()
+    if "baseline" in parts:
         off = {"IDMATCH_DECODE_SLOTS": "64", "IDMATCH_DECODE_PIXEL_BUDGET": "1e12", "IDMATCH_DECODE_MAX_WAITING": "64",
                "IDMATCH_WORK_MAX_PIXELS": "0"}
         srv = Server(off)

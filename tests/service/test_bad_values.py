@@ -90,3 +90,13 @@ def test_database_data_error_is_a_problem_not_500(svc):
 
     svc.app.include_router(router)
     _problem(svc.client.get("/_test/data-error"), 422, "invalid_value")
+
+
+def test_openapi_documents_problem_responses(svc):
+    spec = svc.client.get("/openapi.json").json()
+    assert spec["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status", "detail", "code"]
+    live = spec["paths"]["/v1/sessions/{sid}/live"]["post"]["responses"]
+    for st in ("401", "403", "404", "409", "413", "415", "422"):
+        assert live[st]["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}, st
+    assert {"401", "403", "422"} <= set(spec["paths"]["/v1/keys"]["get"]["responses"])
+    assert "415" not in spec["paths"]["/v1/sessions"]["post"]["responses"]       # JSON body, not an upload

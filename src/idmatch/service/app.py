@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import logging
+import os
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import text
 
 from .. import __version__
 from ..settings import Settings
 from . import limits, metrics, problems
-from .auth import RateLimiter
+from .auth import RateLimiter, require
 from .capacity import guard_engine
 from .problems import problem
 from .sessions import SessionService
@@ -96,7 +97,12 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None) -> 
             return problem(503, "not_ready", "not ready", extra={"checks": checks})
         return {"status": "ready", "checks": checks}
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    # route names, status counts and decision totals are operational intelligence: an auditor or admin key
+    # (Prometheus sends it as a bearer token) unless IDMATCH_METRICS_PUBLIC=1 (e.g. behind a private scrape network)
+    public = os.environ.get("IDMATCH_METRICS_PUBLIC", "").lower() in ("1", "true", "yes")
+    guard = [] if public else [Depends(require("auditor", "admin"))]
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (auditor or admin key)", dependencies=guard)
     def metrics_endpoint():
         return metrics.render()
 

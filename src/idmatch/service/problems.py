@@ -40,7 +40,71 @@ def problem(status: int, code: str, detail: str, *, instance: str | None = None,
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+PROBLEM_SCHEMA = {
+    "title": "Problem", "type": "object", "required": ["type", "title", "status", "detail", "code"],
+    "description": "RFC 9457 problem details; switch on `code`",
+    "properties": {
+        "type": {"type": "string", "format": "uri"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "code": {"type": "string", "description": "stable, machine-readable"},
+        "instance": {"type": "string"}, "details": {"type": "object"},
+        "errors": {"type": "array", "items": {"type": "object"}, "description": "validation_error: what failed"},
+    },
+}
+
+_DESCRIPTIONS = {
+    401: "no, unknown or revoked API key (`unauthorized`); sent before any request body is read",
+    403: "the key's role may not call this endpoint (`forbidden`)",
+    404: "no such session / key (`session_not_found`, `key_not_found`, `not_found`)",
+    408: "the request body did not arrive in time (`request_timeout`)",
+    409: "the state does not allow it (`session_decided`, `portrait_missing`, `not_in_review`, ...)",
+    410: "the session or its challenge expired (`session_expired`, `challenge_expired`)",
+    413: "body, image or frame count over a limit (`request_too_large`, `image_too_large`, `too_many_frames`)",
+    415: "not multipart/form-data, or an upload that is not an image type (`unsupported_media_type`)",
+    422: "the request does not validate (`validation_error`, `bad_image`, `no_face`, `challenge_mismatch`, ...)",
+    429: "rate limit for this key (`rate_limited`, with Retry-After)",
+    503: "image analysis at capacity (`server_busy`, with Retry-After)",
+}
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Add the problem responses every /v1 operation can give to the OpenAPI document."""
+    base_openapi = app.openapi
+
+    def openapi():
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = base_openapi()
+        spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        ref = {"$ref": "#/components/schemas/Problem"}
+        for path, ops in spec.get("paths", {}).items():
+            if not path.startswith("/v1/"):
+                continue
+            for method, op in ops.items():
+                body = op.get("requestBody", {}).get("content", {})
+                statuses = {401, 403, 422, 429}
+                if "{" in path:
+                    statuses |= {404}
+                if method in ("post", "put", "delete"):
+                    statuses |= {409}
+                if body:
+                    statuses |= {408, 413}
+                if "multipart/form-data" in body:
+                    statuses |= {415, 503}
+                if path.startswith("/v1/sessions/"):
+                    statuses |= {410}
+                responses = op.setdefault("responses", {})
+                for st in sorted(statuses):
+                    responses[str(st)] = {"description": _DESCRIPTIONS[st],
+                                          "content": {MEDIA_TYPE: {"schema": ref}}}
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document_problems(app)
+
     @app.exception_handler(IdmatchError)
     async def _idmatch(request: Request, exc: IdmatchError):
         extra = {"details": exc.details} if exc.details else None
