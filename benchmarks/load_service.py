@@ -5,7 +5,7 @@ throw-away PostgreSQL from the pgserver wheel with ``--backend postgres``), send
 requests from a few client threads, and reports throughput, p50/p99 latency, errors and the RSS of
 each worker process. Nothing leaves the machine.
 
-    .venv/bin/python benchmarks/load_service.py --verify 120 --sessions 40 --concurrency 4 --workers 2
+    .venv/bin/python benchmarks/load_service.py --verify 120 --sessions 40 --concurrency 4 --workers 1
 """
 from __future__ import annotations
 
@@ -144,11 +144,14 @@ def main() -> int:
     ap.add_argument("--verify", type=int, default=120, help="stateless /v1/verify requests")
     ap.add_argument("--sessions", type=int, default=40, help="full sessions (create + portrait + live/decision)")
     ap.add_argument("--concurrency", type=int, default=4)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="default 2 on PostgreSQL, 1 on SQLite (serve refuses several workers on SQLite)")
     ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dir (server log, database)")
     args = ap.parse_args()
+    if args.workers is None:
+        args.workers = 2 if args.backend == "postgres" else 1
 
     from idmatch.settings import Settings
     from idmatch.store.store import bootstrap
