@@ -57,6 +57,15 @@ def test_verify_fmr_below_the_calibration_is_422(svc, images):
     assert r.json()["details"]["min_fmr"] > 1e-9
 
 
+def test_verify_fmr_looser_than_the_policy_is_422(svc, images):
+    files = {"id_image": ("a.jpg", images["same_a"], "image/jpeg"), "live_image": ("b.jpg", images["imp_b"], "image/jpeg")}
+    r = svc.client.post("/v1/verify?fmr=0.99", files=files, headers=svc.h("clerk"))
+    _problem(r, 422, "fmr_out_of_range")
+    assert r.json()["details"]["max_fmr"] == svc.app.state.sessions.policy().fmr
+    r = svc.client.post("/v1/verify?fmr=1e-5", files=files, headers=svc.h("clerk"))   # stricter: fine
+    assert r.status_code == 200 and r.json()["fmr"] == 1e-5
+
+
 def test_nul_in_text_fields_is_422(svc):
     n = svc.count(RegSession)
     _problem(svc.create(consent={"text_version": "v\x001", "given_at": "2026-01-01T10:00:00Z", "channel": "store"}),
@@ -100,3 +109,16 @@ def test_openapi_documents_problem_responses(svc):
         assert live[st]["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}, st
     assert {"401", "403", "422"} <= set(spec["paths"]["/v1/keys"]["get"]["responses"])
     assert "415" not in spec["paths"]["/v1/sessions"]["post"]["responses"]       # JSON body, not an upload
+
+
+def test_erasure_removes_stored_idempotent_responses(svc, images):
+    """Issue 14 (low): the session's JSON stayed in idempotency_keys until a purge a day later."""
+    from idmatch.store.models import IdempotencyRecord
+
+    r = svc.create(headers={"Idempotency-Key": "erase-me-1"})
+    assert r.status_code == 201
+    sid = r.json()["id"]
+    assert svc.count(IdempotencyRecord, key="erase-me-1") == 1
+    r = svc.client.post("/v1/erasures", json={"session_id": sid}, headers=svc.h("admin"))
+    assert r.status_code == 200 and r.json()["sessions"] == 1
+    assert svc.count(IdempotencyRecord, key="erase-me-1") == 0

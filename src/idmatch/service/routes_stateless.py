@@ -13,12 +13,14 @@ from .uploads import read_image, require_multipart
 router = APIRouter(prefix="/v1", tags=["stateless"])
 
 
-@router.post("/verify", summary="1:1 compare an ID portrait with a live capture (`id_image`, `live_image`)")
+@router.post("/verify", summary="1:1 compare an ID portrait with a live capture (`id_image`, `live_image`); "
+                               "`fmr` at most the policy's")
 def verify(request: Request, id_image: UploadFile | None = File(None), live_image: UploadFile | None = File(None),
            fmr: float | None = Query(None, gt=0, lt=1), p: Principal = Depends(require("clerk"))):
     require_multipart(request)
     st = request.app.state
-    fmr = check_fmr(st.engine, fmr or st.sessions.policy().fmr)
+    policy_fmr = st.sessions.policy().fmr
+    fmr = check_fmr(st.engine, fmr or policy_fmr, policy_fmr)
     a = read_image(id_image, "id_image", st.settings.max_upload_bytes)
     b = read_image(live_image, "live_image", st.settings.max_upload_bytes)
     res = st.engine.verify(a, b, fmr=fmr)
@@ -26,9 +28,13 @@ def verify(request: Request, id_image: UploadFile | None = File(None), live_imag
     return res.to_dict()
 
 
-def check_fmr(engine, fmr: float) -> float:
+def check_fmr(engine, fmr: float, policy_fmr: float) -> float:
     """A requested FMR the calibration cannot give a threshold for is the caller's error (422
-    ``fmr_out_of_range``), not a calibration_error 500."""
+    ``fmr_out_of_range``), not a calibration_error 500. A caller may ask for a stricter operating point
+    than the policy's, never a looser one (``fmr=0.99`` made any two faces "match" — a free oracle)."""
+    if fmr > policy_fmr * (1 + 1e-9):
+        raise ApiError(422, "fmr_out_of_range", f"fmr {fmr:g} is looser than the policy's {policy_fmr:g}; "
+                       "a stateless check may only be stricter", details={"max_fmr": policy_fmr, "requested": fmr})
     points = engine.calibration.points            # a missing/broken calibration stays a 500: it is ours
     lowest = min(p.fmr for p in points)
     if fmr < lowest * (1 - 1e-9):

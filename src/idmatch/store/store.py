@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, event, func, select, update
+from sqlalchemy import delete, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import IdmatchError
@@ -206,6 +206,10 @@ class Store:
             for hook in self.erase_hooks:
                 hook(db, ids, id_hash)
             if ids:
+                # stored responses for retries hold the whole session JSON: not kept until a purge a day later
+                for i in range(0, len(ids), 100):
+                    db.execute(delete(IdempotencyRecord).where(or_(*[IdempotencyRecord.body.contains(sid)
+                                                                     for sid in ids[i:i + 100]])))
                 db.execute(delete(RegSession).where(RegSession.id.in_(ids)))
             result = {"sessions": len(ids), "templates": n_tpl, "images": n_img, "lines": n_lines}
             # Tombstone: counts and session ids only — the subject can no longer be identified from it.
