@@ -109,6 +109,11 @@ def test_openapi_documents_problem_responses(svc):
         assert live[st]["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}, st
     assert {"401", "403", "422"} <= set(spec["paths"]["/v1/keys"]["get"]["responses"])
     assert "415" not in spec["paths"]["/v1/sessions"]["post"]["responses"]       # JSON body, not an upload
+    for path, method, fields in [("/v1/sessions/{sid}/live", "post", {"frames", "nonce"}),
+                                 ("/v1/sessions/{sid}/portrait", "put", {"image"}),
+                                 ("/v1/verify", "post", {"id_image", "live_image"})]:
+        ref = spec["paths"][path][method]["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
+        assert fields <= set(spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]["required"]), path
 
 
 def test_erasure_removes_stored_idempotent_responses(svc, images):

@@ -66,6 +66,21 @@ _DESCRIPTIONS = {
 }
 
 
+# form fields the handlers require (they are declared optional so that a missing one is the
+# `missing_image` / `challenge_mismatch` problem rather than a generic validation error)
+REQUIRED_FORM_FIELDS = ("image", "frames", "nonce", "id_image", "live_image")
+
+
+def _mark_required_uploads(spec: dict, media: dict | None) -> None:
+    ref = (media or {}).get("schema", {}).get("$ref", "")
+    schema = spec.get("components", {}).get("schemas", {}).get(ref.rsplit("/", 1)[-1]) if ref else None
+    if not schema:
+        return
+    need = [f for f in REQUIRED_FORM_FIELDS if f in schema.get("properties", {})]
+    if need:
+        schema["required"] = sorted(set(schema.get("required", [])) | set(need))
+
+
 def _document_problems(app: FastAPI) -> None:
     """Add the problem responses every /v1 operation can give to the OpenAPI document."""
     base_openapi = app.openapi
@@ -92,6 +107,7 @@ def _document_problems(app: FastAPI) -> None:
                     statuses |= {415, 503}
                 if path.startswith("/v1/sessions/"):
                     statuses |= {410}
+                _mark_required_uploads(spec, body.get("multipart/form-data"))
                 responses = op.setdefault("responses", {})
                 for st in sorted(statuses):
                     responses[str(st)] = {"description": _DESCRIPTIONS[st],
