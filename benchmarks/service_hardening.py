@@ -1,5 +1,6 @@
 """Issue 14 figures, against a real `idmatch serve` on 127.0.0.1 (bounded, stops by itself).
 
+0. **Trickled headers** (``--parts trickle``): 300 connections that never finish their headers.
 1. **Unauthenticated chunked body**: a 1 GB chunked multipart upload without a key, streamed from a
    generator over a raw socket (the client reads the answer while it sends). Reports the time to the
    401, how many bytes the client got to send before the server closed, and the server's RSS growth.
@@ -145,6 +146,44 @@ def chunked_upload(server: Server, total: int, key: str | None) -> dict:
             "server_rss_after_growth_mb": round((server.rss() - rss0) / MB, 1)}
 
 
+def trickle(server: Server, n: int, seconds: float) -> dict:
+    """``n`` connections that send a header line every second and never finish their headers, while
+    /healthz is timed; reports how many the server closed, and when."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        s.setblocking(False)
+        socks.append(s)
+    t0 = time.perf_counter()
+    closed_at: dict[int, float] = {}
+    lat: list[float] = []
+    with httpx.Client(timeout=30) as c:
+        while time.perf_counter() - t0 < seconds:
+            for i, s in enumerate(socks):
+                if i in closed_at:
+                    continue
+                try:
+                    s.sendall(b"X-Trickle: 1\r\n")
+                    if s.recv(1) == b"":
+                        closed_at[i] = time.perf_counter() - t0
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    closed_at[i] = time.perf_counter() - t0
+            t = time.perf_counter()
+            c.get(server.url + "/healthz")
+            lat.append(time.perf_counter() - t)
+            time.sleep(max(0.0, 1.0 - (time.perf_counter() - t)))
+    for s in socks:
+        s.close()
+    lat.sort()
+    when = sorted(closed_at.values())
+    return {"connections": n, "seconds": seconds, "closed_by_server": len(closed_at),
+            "closed_after_s": {"first": round(when[0], 1), "last": round(when[-1], 1)} if when else None,
+            "healthz_ms": {"median": round(1e3 * lat[len(lat) // 2], 1), "max": round(1e3 * lat[-1], 1)}}
+
+
 def big_png() -> bytes:
     from PIL import Image
 
@@ -229,12 +268,12 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=8)
     ap.add_argument("--normal-s", type=float, default=60)
     ap.add_argument("--parts", default="chunked,storm",
-                    help="comma list of chunked, storm, baseline (the storm with the decode guards switched off)")
+                    help="comma list of chunked, trickle, storm, baseline (the storm with the decode guards switched off)")
     ap.add_argument("--out")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     report: dict = {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}
-    if parts & {"chunked", "storm"}:
+    if parts & {"chunked", "storm", "trickle"}:
         srv = Server()
         try:
             total = int(args.gigabytes * 1024 * MB)
@@ -243,6 +282,9 @@ def main() -> None:
                 print(json.dumps(report["chunked_no_key"]), flush=True)
                 report["chunked_with_key"] = chunked_upload(srv, total, srv.clerk)
                 print(json.dumps(report["chunked_with_key"]), flush=True)
+            if "trickle" in parts:
+                report["trickle_headers"] = trickle(srv, 300, 20)
+                print(json.dumps(report["trickle_headers"]), flush=True)
             if "storm" in parts:
                 report["storm_guarded"] = storm(srv, args.big, args.normal_s)
                 print(json.dumps(report["storm_guarded"]), flush=True)
