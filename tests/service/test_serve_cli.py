@@ -12,11 +12,16 @@ from idmatch.cli import main
 
 @pytest.fixture
 def fake_uvicorn(monkeypatch):
+    import os
+
     import uvicorn
 
     calls: list[dict] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(kw))
-    return calls
+    saved = dict(os.environ)              # serve exports IDMATCH_* for its workers: keep it out of later tests
+    yield calls
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_several_workers_on_sqlite_refused(tmp_path, fake_uvicorn, capsys):
