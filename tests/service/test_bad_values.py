@@ -88,7 +88,6 @@ def test_database_data_error_is_a_problem_not_500(svc):
     """The net behind the validators: a value the database refuses is 422 invalid_value (seen before the
     bound on ``after`` existed: PostgreSQL NumericValueOutOfRange for an int32 column)."""
     from fastapi import APIRouter
-    from sqlalchemy import text
     from sqlalchemy.exc import DataError
 
     router = APIRouter()
