@@ -205,6 +205,33 @@ def test_trickled_headers_are_cut_off(live_server):
         assert closed and time.monotonic() - t0 < 3
 
 
+def _get(s: socket.socket) -> bytes:
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    return data
+
+
+def test_idle_keep_alive_is_not_cut_by_the_header_deadline(live_server):
+    """Header deadline 0.5 s, keep-alive 2 s: a connection idle for 1 s between requests is reused, and
+    the second request's trickled headers are still cut off."""
+    _, port = live_server
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        assert _get(s).startswith(b"HTTP/1.1 200")
+        time.sleep(1.0)
+        assert _get(s).startswith(b"HTTP/1.1 200")
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        time.sleep(0.3)
+        s.sendall(b"X-Slow: 1\r\n")
+        data, waited = _read_until_closed(s, 3)
+        assert data == b"" and waited < 2
+
+
 def test_chunked_upload_without_key_is_answered_while_still_sending(live_server):
     svc, port = live_server
     with socket.create_connection(("127.0.0.1", port)) as s:

@@ -175,9 +175,9 @@ def install(app, settings, store) -> None:
 def guarded_h11_protocol(header_timeout_s: float | None = None):
     """uvicorn's h11 protocol with a deadline for the request *headers*: uvicorn arms its keep-alive
     timer only between requests and cancels it on the first byte, so a client that opens a connection
-    and trickles a header line every few seconds holds it for ever. Here every request cycle must
-    deliver complete headers within ``header_timeout_s`` (default ``IDMATCH_HEADER_TIMEOUT_S``, 10 s)
-    or the connection is closed. Without an argument the module-level class is returned (picklable,
+    and trickles a header line every few seconds holds it for ever. Here a new connection, and each
+    request from its first byte, must deliver complete headers within ``header_timeout_s`` (default
+    ``IDMATCH_HEADER_TIMEOUT_S``, 10 s) or the connection is closed; idle keep-alive is unchanged. Without an argument the module-level class is returned (picklable,
     as uvicorn's multi-worker supervisor needs)."""
     if header_timeout_s is None:
         return GuardedH11Protocol
@@ -218,12 +218,14 @@ class GuardedH11Protocol(H11Protocol):  # type: ignore[misc,valid-type]
         self._cancel_header_timer()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        # the first bytes of the next request on a kept-alive connection start its header clock (an idle
+        # kept-alive connection is the keep-alive timer's business, not this one's)
+        if self._header_timer is None and self.conn.their_state is h11.IDLE:
+            self._arm_header_timer()
+        super().data_received(data)
+
     def handle_events(self) -> None:
         super().handle_events()
         if self.conn.their_state is not h11.IDLE:
             self._cancel_header_timer()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_header_timer()
