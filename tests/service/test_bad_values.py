@@ -126,3 +126,25 @@ def test_erasure_removes_stored_idempotent_responses(svc, images):
     r = svc.client.post("/v1/erasures", json={"session_id": sid}, headers=svc.h("admin"))
     assert r.status_code == 200 and r.json()["sessions"] == 1
     assert svc.count(IdempotencyRecord, key="erase-me-1") == 0
+
+
+def test_stateless_checks_are_audited_without_biometrics(svc, images):
+    """Issue 14 (low): /v1/verify, /v1/quality and /v1/liveness were unaudited, so a key probing the
+    models left no trace."""
+    import json
+
+    from sqlalchemy import select
+
+    files = {"id_image": ("a.jpg", images["same_a"], "image/jpeg"), "live_image": ("b.jpg", images["same_b"], "image/jpeg")}
+    n = svc.count(AuditEvent, type="stateless_check")
+    assert svc.client.post("/v1/verify", files=files, headers=svc.h("clerk")).status_code == 200
+    assert svc.count(AuditEvent, type="stateless_check") == n + 1
+    with svc.store.session() as db:
+        ev = db.execute(select(AuditEvent).where(AuditEvent.type == "stateless_check").order_by(AuditEvent.seq.desc())).scalars().first()
+        payload = json.loads(ev.payload)
+    assert ev.actor != "system" and payload["endpoint"] == "verify" and payload["match"] is True
+    assert set(payload) == {"endpoint", "match", "score", "threshold", "fmr"}
+    r = svc.client.post("/v1/liveness", files={"image": ("a.jpg", images["same_b"], "image/jpeg")}, headers=svc.h("clerk"))
+    if r.status_code == 200:
+        assert svc.count(AuditEvent, type="stateless_check") == n + 2
+    assert svc.client.get("/v1/audit/verify", headers=svc.h("auditor")).json()["ok"] is True

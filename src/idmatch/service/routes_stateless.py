@@ -1,4 +1,6 @@
-"""Stateless checks for integrators: nothing is stored, nothing is audited."""
+"""Stateless checks for integrators: no session, no template or image stored. Each answered check is
+audited (key id, endpoint, the numbers returned — never images or templates), so that a key probing
+the models (e.g. the liveness scorer, hundreds of times a minute) is attributable (issue 14)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -25,7 +27,9 @@ def verify(request: Request, id_image: UploadFile | None = File(None), live_imag
     b = read_image(live_image, "live_image", st.settings.max_upload_bytes)
     res = st.engine.verify(a, b, fmr=fmr)
     metrics.observe_timings(res.timings_ms)
-    return res.to_dict()
+    out = res.to_dict()
+    _audit(request, p, "verify", {"match": res.match, "score": res.score, "threshold": res.threshold, "fmr": fmr})
+    return out
 
 
 def check_fmr(engine, fmr: float, policy_fmr: float) -> float:
@@ -53,7 +57,9 @@ def quality(request: Request, image: UploadFile | None = File(None), role: Liter
     require_multipart(request)
     st = request.app.state
     data = read_image(image, "image", st.settings.max_upload_bytes)
-    return fn(st.engine.analyze(data, role=role), role)
+    out = fn(st.engine.analyze(data, role=role), role)
+    _audit(request, p, "quality", {"role": role, **_scalars(out)})
+    return out
 
 
 @router.post("/liveness", summary="passive liveness score of one image (`image`)")
@@ -64,4 +70,22 @@ def liveness(request: Request, image: UploadFile | None = File(None), p: Princip
         raise ApiError(501, "liveness_unavailable", "the liveness module (idmatch.liveness) is not available in this build")
     require_multipart(request)
     data = read_image(image, "image", st.settings.max_upload_bytes)
-    return fn(st.engine.analyze(data, role="live"))
+    out = fn(st.engine.analyze(data, role="live"))
+    _audit(request, p, "liveness", _scalars(out))
+    return out
+
+
+def _scalars(out) -> dict:
+    """The top-level numbers, flags and short codes of a plugin's answer (what the audit may hold)."""
+    from ..store.audit import FORBIDDEN_KEYS
+
+    if not isinstance(out, dict):
+        return {}
+    return {k: v for k, v in out.items() if k not in FORBIDDEN_KEYS and
+            (isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) <= 64))}
+
+
+def _audit(request: Request, p: Principal, endpoint: str, payload: dict) -> None:
+    store = request.app.state.store
+    with store.session() as db, db.begin():
+        store.audit(db, "stateless_check", actor=p.key_id, payload={"endpoint": endpoint, **payload})
