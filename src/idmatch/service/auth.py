@@ -54,10 +54,9 @@ def require(*roles: str):
             raise ApiError(401, "unauthorized", "an API key is required (Authorization: Bearer <key>)",
                            headers={"WWW-Authenticate": "Bearer"})
         state = request.app.state
-        from .limits import SCOPE_KEY
-
-        found = request.scope.get("state", {}).get(SCOPE_KEY)   # looked up before the body was read
-        key = found[1] if found is not None and found[0] == secret else state.store.lookup_key(secret)
+        # looked up again even when the body guard (limits.py) checked it before the upload: a key revoked
+        # while its upload streamed is refused
+        key = state.store.lookup_key(secret)
         if key is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
         p = Principal(key.id, key.role, key.label)

@@ -2,9 +2,9 @@
 
 * **Authentication before the body.** A request that carries a body (any ``Content-Length`` > 0, or
   ``Transfer-Encoding``) must present a valid, unrevoked API key *before* one byte of it is read:
-  without one the answer is 401 and the body is never received, parsed or spooled to disk (uvicorn
-  then closes the connection). The key found is left in the scope so the route's ``require``
-  dependency does not look it up again; roles and the rate limit are still checked there.
+  without one the answer is 401 and the body is never received, parsed or spooled to disk, and the
+  connection is closed. The route's ``require`` dependency still checks the key again (revoked
+  meanwhile?), its role and the rate limit.
 * **Byte-counted body limits, while streaming.** ``Content-Length`` over the limit → 413 at once;
   a chunked (or lying) body is counted as it arrives and stopped at the limit with 413
   ``request_too_large`` — the same for every content type. Multipart uploads get
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # an answer sent before (or instead of) reading the whole body closes the connection: otherwise the server
 # keeps receiving and discarding the rest of the upload to reuse the connection
 CLOSE = {"Connection": "close"}
-SCOPE_KEY = "idmatch.api_key"        # (secret, ApiKey row) found by the guard, reused by auth.require
+SCOPE_KEY = "idmatch.api_key"        # the ApiKey row the guard found (for logging; auth.require looks up again)
 
 DEFAULT_MAX_JSON_BYTES = 1024 * 1024
 DEFAULT_BODY_TIMEOUT_S = 60.0
@@ -106,7 +106,7 @@ class RequestGuard:
         key = await run_in_threadpool(self.store.lookup_key, secret)
         if key is None:
             return await self._unauthorized("unknown or revoked API key", scope, receive, send)
-        scope.setdefault("state", {})[SCOPE_KEY] = (secret, key)
+        scope.setdefault("state", {})[SCOPE_KEY] = key
 
         # 2. how much may come
         ctype = headers.get("content-type", "").lower()
