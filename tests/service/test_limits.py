@@ -104,6 +104,12 @@ def test_declared_length_over_the_limit_is_413_unread(svc):
     assert status == 413
 
 
+def test_unread_body_of_a_keyed_request_closes_the_connection(svc):
+    body = Body()                                          # endless, to a path that never reads it
+    status, h, _ = call(svc.app, "POST", "/v1/no-such-route", {**JSON, **svc.h("clerk")}, body)
+    assert status in (404, 405) and h["connection"] == "close" and body.sent <= len(CHUNK)
+
+
 def test_small_chunked_json_with_a_key_still_works(svc):
     doc = json.dumps({"document": {"type": "resident_id", "number": "33011234"},
                       "consent": {"text_version": "v1", "given_at": "2026-01-01T10:00:00Z", "channel": "store"}}).encode()
@@ -115,8 +121,9 @@ def test_small_chunked_json_with_a_key_still_works(svc):
                 return {"type": "http.request", "body": doc, "more_body": False}
             await asyncio.sleep(3600)
 
-    status, _, raw = call(svc.app, "POST", "/v1/sessions", {**JSON, **svc.h("clerk")}, One())
+    status, h, raw = call(svc.app, "POST", "/v1/sessions", {**JSON, **svc.h("clerk")}, One())
     assert status == 201, raw
+    assert "connection" not in h                           # a fully read request keeps its connection
 
 
 def test_slow_upload_times_out_408(svc):

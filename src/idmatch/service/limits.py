@@ -145,7 +145,9 @@ class RequestGuard:
         async def guarded_send(message):
             if message["type"] == "http.response.start":
                 state["started"] = True
-                if state["exceeded"] is not None:   # the rest of the body is not wanted: do not drain it
+                if state["exceeded"] is not None or not state["done"]:
+                    # answered before the whole body was read (over a limit, or a route that never reads it,
+                    # e.g. 404): the rest is not wanted, so close rather than let the server drain it
                     message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
