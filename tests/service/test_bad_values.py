@@ -143,7 +143,7 @@ def test_stateless_checks_are_audited_without_biometrics(svc, images):
         ev = db.execute(select(AuditEvent).where(AuditEvent.type == "stateless_check").order_by(AuditEvent.seq.desc())).scalars().first()
         payload = json.loads(ev.payload)
     assert ev.actor != "system" and payload["endpoint"] == "verify" and payload["match"] is True
-    assert set(payload) == {"endpoint", "match", "score", "threshold", "fmr"}
+    assert set(payload) == {"endpoint", "match", "score", "threshold", "fmr", "outcome"}
     r = svc.client.post("/v1/liveness", files={"image": ("a.jpg", images["same_b"], "image/jpeg")}, headers=svc.h("clerk"))
     if r.status_code == 200:
         assert svc.count(AuditEvent, type="stateless_check") == n + 2

@@ -7,29 +7,33 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
-from . import metrics, plugins
-from .auth import Principal, require
-from .problems import ApiError
-from .uploads import read_image, require_multipart
+from ...quality import assess
+from .. import metrics
+from ..auth import Principal, require
+from ..problems import ApiError
+from ..uploads import read_image, require_multipart
 
 router = APIRouter(prefix="/v1", tags=["stateless"])
 
 
-@router.post("/verify", summary="1:1 compare an ID portrait with a live capture (`id_image`, `live_image`); "
-                               "`fmr` at most the policy's")
+@router.post("/verify", summary="1:1 compare an ID portrait with a live capture (`id_image`, `live_image`): "
+                                "the score, and the policy's outcome with its reasons (the stages that need no storage)")
 def verify(request: Request, id_image: UploadFile | None = File(None), live_image: UploadFile | None = File(None),
            fmr: float | None = Query(None, gt=0, lt=1), p: Principal = Depends(require("clerk"))):
     require_multipart(request)
     st = request.app.state
-    policy_fmr = st.sessions.policy().fmr
-    fmr = check_fmr(st.engine, fmr or policy_fmr, policy_fmr)
-    a = read_image(id_image, "id_image", st.settings.max_upload_bytes)
-    b = read_image(live_image, "live_image", st.settings.max_upload_bytes)
-    res = st.engine.verify(a, b, fmr=fmr)
+    policy = st.sessions.policy()
+    fmr = check_fmr(st.engine, fmr or policy.fmr, policy.fmr)     # before any image is decoded
+    a = st.engine.analyze(read_image(id_image, "id_image", st.settings.max_upload_bytes), role="portrait")
+    b = st.engine.analyze(read_image(live_image, "live_image", st.settings.max_upload_bytes), role="live")
+    if fmr != policy.fmr:
+        policy = policy.model_copy(update={"fmr": fmr})
+    _, outcome, reasons = st.sessions.stateless.decide_pair(policy, st.engine, a, b)
+    res = st.engine.verify_analyses(a, b, fmr=policy.fmr)
     metrics.observe_timings(res.timings_ms)
-    out = res.to_dict()
-    _audit(request, p, "verify", {"match": res.match, "score": res.score, "threshold": res.threshold, "fmr": fmr})
-    return out
+    _audit(request, p, "verify", {"match": res.match, "score": res.score, "threshold": res.threshold, "fmr": fmr,
+                                  "outcome": outcome})
+    return {**res.to_dict(), "outcome": outcome, "reasons": [r.to_dict() for r in reasons]}
 
 
 def check_fmr(engine, fmr: float, policy_fmr: float) -> float:
@@ -51,13 +55,11 @@ def check_fmr(engine, fmr: float, policy_fmr: float) -> float:
 @router.post("/quality", summary="quality assessment of one image (`image`)")
 def quality(request: Request, image: UploadFile | None = File(None), role: Literal["live", "portrait"] = "live",
             p: Principal = Depends(require("clerk"))):
-    fn = plugins.quality_assessor()
-    if fn is None:
-        raise ApiError(501, "quality_unavailable", "the quality module (idmatch.quality) is not installed in this build")
     require_multipart(request)
     st = request.app.state
-    data = read_image(image, "image", st.settings.max_upload_bytes)
-    out = fn(st.engine.analyze(data, role=role), role)
+    rep = assess(st.engine.analyze(read_image(image, "image", st.settings.max_upload_bytes), role=role), profile=role)
+    out = {"passed": rep.passed, "above_floor": rep.above_floor, "codes": rep.codes, "score": round(rep.overall, 1),
+           "feedback": [f.to_dict() for f in rep.feedback], "details": rep.to_dict()}
     _audit(request, p, "quality", {"role": role, **_scalars(out)})
     return out
 
@@ -65,19 +67,19 @@ def quality(request: Request, image: UploadFile | None = File(None), role: Liter
 @router.post("/liveness", summary="passive liveness score of one image (`image`)")
 def liveness(request: Request, image: UploadFile | None = File(None), p: Principal = Depends(require("clerk"))):
     st = request.app.state
-    fn = plugins.liveness_scorer(st.engine)
-    if fn is None:
-        raise ApiError(501, "liveness_unavailable", "the liveness module (idmatch.liveness) is not available in this build")
+    pad = st.sessions.stateless.stage("liveness").pad
+    if pad is None:
+        raise ApiError(501, "liveness_unavailable", "the liveness model is not available in this build")
     require_multipart(request)
     data = read_image(image, "image", st.settings.max_upload_bytes)
-    out = fn(st.engine.analyze(data, role="live"))
+    out = pad.score(st.engine.analyze(data, role="live")).to_dict()
     _audit(request, p, "liveness", _scalars(out))
     return out
 
 
 def _scalars(out) -> dict:
-    """The top-level numbers, flags and short codes of a plugin's answer (what the audit may hold)."""
-    from ..store.audit import FORBIDDEN_KEYS
+    """The top-level numbers, flags and short codes of an answer (what the audit may hold)."""
+    from ...store.audit import FORBIDDEN_KEYS
 
     if not isinstance(out, dict):
         return {}
