@@ -148,3 +148,13 @@ def test_stateless_checks_are_audited_without_biometrics(svc, images):
     if r.status_code == 200:
         assert svc.count(AuditEvent, type="stateless_check") == n + 2
     assert svc.client.get("/v1/audit/verify", headers=svc.h("auditor")).json()["ok"] is True
+
+
+@pytest.mark.parametrize("frame_times", ["[" * 5000, "[[1]]", '{"a": 1}', "[1e309]", "[0," * 3 + "x]"])
+def test_hostile_frame_times_are_422(svc, images, frame_times):
+    s = svc.create().json()
+    assert svc.portrait(s["id"], images["same_a"]).status_code == 200
+    files = [("frames", ("f.jpg", images["same_b"], "image/jpeg"))]
+    r = svc.client.post(f"/v1/sessions/{s['id']}/live", files=files,
+                        data={"nonce": s["challenge"]["nonce"], "frame_times": frame_times}, headers=svc.h("clerk"))
+    _problem(r, 422, "bad_frame_times")

@@ -21,6 +21,9 @@ STRINGS = ["", "\x00", "a\x00b", "é", "\u202e\u0000", "x" * 5000, "../../etc/pa
 VALUES = STRINGS + [0, -1, 2 ** 63, 2 ** 31, 10 ** 30, 1e-300, 1e308, -0.0, True, None, [], {}, ["x"], {"a": 1},
                     "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00", "2026-02-30T00:00:00Z"]
 
+FRAME_TIMES = ["[" * 5000, "[1e309]", "[NaN]", "[-1]", "[0, 0]", "[" + "0," * 20000 + "0]", '{"a": 1}', "[[1]]",
+               '["x"]', "[1e-300]", "[true]", "[]", "[3601]"]
+
 JSON_BODIES = {
     ("POST", "/v1/sessions"): {"document": {"type": "resident_id", "number": "33011234"},
                                "consent": {"text_version": "v1", "given_at": "2026-01-01T10:00:00Z", "channel": "store"},
@@ -110,6 +113,8 @@ def _cases(app, live_sid: str):
         if "data" in base:
             for v in STRINGS:
                 yield role, method, base_url, {**base, "data": {"nonce": v}}
+            for v in STRINGS + FRAME_TIMES:
+                yield role, method, base_url, {**base, "data": {"nonce": "abc", "frame_times": v}}
 
 
 @pytest.fixture(scope="module")
