@@ -62,8 +62,11 @@ def test_verify_fmr_looser_than_the_policy_is_422(svc, images):
     r = svc.client.post("/v1/verify?fmr=0.99", files=files, headers=svc.h("clerk"))
     _problem(r, 422, "fmr_out_of_range")
     assert r.json()["details"]["max_fmr"] == svc.app.state.sessions.policy().fmr
-    r = svc.client.post("/v1/verify?fmr=1e-5", files=files, headers=svc.h("clerk"))   # stricter: fine
-    assert r.status_code == 200 and r.json()["fmr"] == 1e-5
+    policy_fmr = svc.app.state.sessions.policy().fmr
+    stricter = max(min(p.fmr for p in svc.app.state.engine.calibration.points), policy_fmr / 2)
+    assert stricter < policy_fmr
+    r = svc.client.post(f"/v1/verify?fmr={stricter}", files=files, headers=svc.h("clerk"))   # stricter: fine
+    assert r.status_code == 200 and r.json()["fmr"] == stricter
 
 
 def test_nul_in_text_fields_is_422(svc):
