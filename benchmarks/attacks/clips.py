@@ -5,7 +5,8 @@ stage clip) were not recorded for our prompts. Each clip is sampled at 10 frames
 640x480 camera frame around the face, JPEG q=80, and analysed once with the library. Its real
 movements are found with the library's pose reading: an *excursion* starts at a frontal frame,
 moves past 10° of yaw (a turn) or 7° of pitch from the clip's median (a nod) or 15 % of face size
-(closer), and ends at the next frontal frame. The applicant "performs" a step by playing one of
+(closer), without passing the same threshold the other way (a head shake), and ends at the
+next frontal frame. The applicant "performs" a step by playing one of
 the clip's excursions for that action, starting 0.3-0.9 s after the prompt, and rests on the
 clip's frontal frames in between. Challenges are drawn only over the actions a clip supplies.
 
@@ -105,7 +106,9 @@ def excursions(pool: FramePool, fps: float = 10.0) -> tuple[dict[str, list[list[
                 ("look_up", max(dps) / NOD_PEAK), ("look_down", -min(dps) / NOD_PEAK),
                 ("move_closer", (max(sc) - 1) / (CLOSER_PEAK - 1))]
         act, score = max(cand, key=lambda c: c[1])
-        if score >= 1.0:
+        opposite = {"turn_left": "turn_right", "turn_right": "turn_left", "look_up": "look_down", "look_down": "look_up"}
+        clean = dict(cand).get(opposite.get(act, ""), 0.0) < 1.0   # a head shake is not a turn
+        if score >= 1.0 and clean:
             segs.setdefault(act, []).append(list(range(a + 1, b + 1)))
     return segs, frontal, pitch0
 

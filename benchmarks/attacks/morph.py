@@ -79,7 +79,7 @@ def morph(victim: np.ndarray, victim_box, attacker: np.ndarray, attacker_box, ra
     pa2 = pa @ m[:, :2].T + m[:, 2]
     pm = (1 - ratio) * pv + ratio * pa2
     border = _border(w, h)
-    src_v, src_a, dst = np.vstack([pv, border]), np.vstack([pa2, border]), np.vstack([pm, border])
+    src_v, src_a, dst = (np.vstack([x, border]).astype(np.float32) for x in (pv, pa2, pm))
     tris = _triangles(dst, w, h)
     wv = _warp(victim, src_v, dst, tris)
     wa = _warp(att, src_a, dst, tris)
