@@ -182,11 +182,12 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
 
     from benchmarks.attacks.analysis import check_full
     from benchmarks.attacks.clips import clip_performance
+    from benchmarks.attacks.face_swap import attacker_segments
     from benchmarks.attacks.performance import generate
     from benchmarks.attacks.schedule import schedule_of
 
     clips_by_name = {c.name: c for c in clips}
-    attacker_clips = [c.name for c in clips if {"turn_left", "turn_right"} <= set(clip_performance(c).actions)]
+    attacker_clips = [c.name for c in clips if {"turn_left", "turn_right"} <= set(attacker_segments(clip_performance(c)))]
     tallies = {s: Tally() for s in species_list}
     calib: dict = {}
     cost = Counter()
