@@ -3,7 +3,7 @@
 dlib's 68-point landmarks (the ``face_recognition_models`` predictor, given the YuNet box) on both
 faces; the attacker image is brought onto the victim's by a similarity transform; both are warped
 piecewise-affinely (Delaunay triangles of the mean shape plus the image border) to the mean shape
-and blended half and half inside the face hull (feathered), the victim's warped photo outside it.
+and blended (whole image, or inside the feathered face hull only).
 
 Not modelled: colour/skin-tone matching, the manual retouching of ghosting that real morphing
 attacks use, morph ratios other than 0.5.
@@ -69,8 +69,10 @@ def _warp(img: np.ndarray, src: np.ndarray, dst: np.ndarray, tris) -> np.ndarray
     return out
 
 
-def morph(victim: np.ndarray, victim_box, attacker: np.ndarray, attacker_box, ratio: float = 0.5) -> np.ndarray:
-    """Victim-frame morph (BGR uint8)."""
+def morph(victim: np.ndarray, victim_box, attacker: np.ndarray, attacker_box, ratio: float = 0.5,
+          face_only: bool = False) -> np.ndarray:
+    """Victim-frame morph (BGR uint8). ``face_only``: blend inside the landmark hull only (the
+    victim's hair and background kept); otherwise the whole aligned images are blended."""
     h, w = victim.shape[:2]
     pv = landmarks68(victim, victim_box)
     pa = landmarks68(attacker, attacker_box)
@@ -84,6 +86,8 @@ def morph(victim: np.ndarray, victim_box, attacker: np.ndarray, attacker_box, ra
     wv = _warp(victim, src_v, dst, tris)
     wa = _warp(att, src_a, dst, tris)
     blend = (1 - ratio) * wv + ratio * wa
+    if not face_only:
+        return np.clip(blend, 0, 255).astype(np.uint8)
     mask = np.zeros((h, w), np.float32)
     cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pm).astype(np.int32)), 1.0)
     k = max(3, int(0.06 * w) | 1)
