@@ -177,7 +177,8 @@ def build_species(env: Env, species: str, subject, clips_by_name, attacker_clips
     return None, face_swap.build(species, subject, env.engine, env.passive, clip, rng)
 
 
-def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, seed: int, out: dict, full_only: bool) -> None:
+def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, seed: int, out: dict, full_only: bool,
+                checkpoint=None) -> None:
     from tqdm import tqdm
 
     from benchmarks.attacks.analysis import check_full
@@ -235,15 +236,20 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
                             pass
                     t.add(subj.name, full.passed, matched(env, emb_full, portrait), full.reasons)
             cost[sp + "_full_s"] += time.perf_counter() - t1
-    out["species"] = {s: t.to_dict() for s, t in tallies.items()}
-    out["calibration"] = calib
-    out["cost"] = {k: round(v, 1) for k, v in cost.items()}
-    out["attacker_clips"] = attacker_clips
+        out["species"] = {s: t.to_dict() for s, t in tallies.items()}
+        out["calibration"] = calib
+        out["cost"] = {k: round(v, 1) for k, v in cost.items()}
+        out["attacker_clips"] = attacker_clips
+        out["jobs_done"], out["jobs_total"] = jobs.index((k, subj, sp)) + 1, len(jobs)
+        if checkpoint is not None:  # a long run on a busy machine leaves usable partial results
+            checkpoint(out)
 
 
 def table(out: dict) -> str:
     rows = sorted(out.get("species", {}).items(), key=lambda kv: -(kv[1]["apcer"] or 0))
-    lines = ["| PAI species | PAIs (subjects) | attempts | passes | APCER | worst subject (APCER) | passes + portrait match | APCER incl. match |",
+    lines = [] if out.get("complete", True) else [
+        f"*Partial run: {out.get('jobs_done')} of {out.get('jobs_total')} subject x species jobs done.*\n"]
+    lines += ["| PAI species | PAIs (subjects) | attempts | passes | APCER | worst subject (APCER) | passes + portrait match | APCER incl. match |",
              "|---|---|---|---|---|---|---|---|"]
     for s, d in rows:
         if not d["attempts"]:
@@ -354,22 +360,28 @@ def main(argv=None) -> int:
                 log.warning("clip %s unusable: %s", p.name, e)
     if not args.no_bona_fide:
         run_bona_fide(env, clips, args.bona_fide_challenges, args.seed, out)
-    run_attacks(env, subjects, species, clips, args.challenges, args.full, args.seed, out, full_only)
-    out["wall_s"] = round(time.perf_counter() - t0, 1)
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if args.merge and path.exists():
-        old = json.loads(path.read_text())
-        for key in ("species", "calibration", "cost"):
-            old.setdefault(key, {}).update(out.get(key, {}))
-        if "bona_fide" in out:
-            old["bona_fide"] = out["bona_fide"]
-        old["merged_runs"] = old.get("merged_runs", []) + [{"species": species, "wall_s": out["wall_s"]}]
-        out = old
-    path.write_text(json.dumps(out, indent=1, default=str))
-    md = table(out)
-    path.with_suffix(".md").write_text(f"# Liveness attack benchmark (ISO/IEC 30107-3)\n\n{md}\n")
-    print(md)
+    base = json.loads(path.read_text()) if args.merge and path.exists() else None
+
+    def write(o: dict, final: bool = False) -> dict:
+        o = dict(o, complete=final, wall_s=round(time.perf_counter() - t0, 1))
+        if base is not None:
+            m = json.loads(json.dumps(base))
+            for key in ("species", "calibration", "cost"):
+                m.setdefault(key, {}).update(o.get(key, {}))
+            for key in ("bona_fide", "attacker_clips"):
+                if key in o:
+                    m[key] = o[key]
+            m["merged_runs"] = base.get("merged_runs", []) + [{"species": species, "wall_s": o["wall_s"], "complete": final}]
+            o = m
+        path.write_text(json.dumps(o, indent=1, default=str))
+        path.with_suffix(".md").write_text(f"# Liveness attack benchmark (ISO/IEC 30107-3)\n\n{table(o)}\n")
+        return o
+
+    run_attacks(env, subjects, species, clips, args.challenges, args.full, args.seed, out, full_only, checkpoint=write)
+    out = write(out, final=True)
+    print(table(out))
     return 0
 
 

@@ -28,9 +28,10 @@ def build(subject, engine, rng: np.random.Generator) -> SheetPerformer:
     # folding narrows the face, which reads as looking down: tilt the top edge away to compensate
     grid = sorted(((f, a, tl) for f in (20.0, 25.0, 30.0, 35.0) for a in (25.0, 30.0, 35.0) for tl in (0.0, 20.0, 35.0)),
                   key=lambda x: (x[0] + x[1] + 0.5 * x[2], x[1]))
-    # the sign probe decides which way to rotate; the other way is tried after the whole grid
-    cands = {"turn_left": [Target({"yaw": sg * s * a, "bend": f - REST_FOLD, "tilt": tl}) for sg in (1, -1) for f, a, tl in grid],
-             "turn_right": [Target({"yaw": -sg * s * a, "bend": f - REST_FOLD, "tilt": tl}) for sg in (1, -1) for f, a, tl in grid],
+    # the sign probe decides which way to rotate; a quarter of the grid is tried the other way after it
+    grid2 = [(sg, g) for g in grid for sg in (1,)] + [(-1, g) for g in grid[::4]]
+    cands = {"turn_left": [Target({"yaw": sg * s * a, "bend": f - REST_FOLD, "tilt": tl}) for sg, (f, a, tl) in grid2],
+             "turn_right": [Target({"yaw": -sg * s * a, "bend": f - REST_FOLD, "tilt": tl}) for sg, (f, a, tl) in grid2],
              **nod_and_closer_candidates()}
     perf.calibration = calibrate(perf, engine, cands, trim=[{"yaw": a} for a in (-16.0, -8.0, 8.0, 16.0)])  # type: ignore[attr-defined]
     return perf

@@ -99,5 +99,12 @@ def load_subjects(engine, data: Path, n_lfw: int = 6, n_casia: int = 4, min_phot
         photos = [ph for ph in (load_photo(engine, data, r) for r in rels[:max_photos]) if ph is not None]
         if len(photos) >= min_photos:
             out.append(Subject(f"casia_{ident}", "casia_facev5", photos))
-    log.info("subjects: %s", ", ".join(f"{s.name} ({len(s.photos)} photos)" for s in out))
-    return out
+    # interleave the populations, so a run cut short still covers both
+    lfw = [s for s in out if s.population == "lfw"]
+    casia = [s for s in out if s.population != "lfw"]
+    mixed = []
+    while lfw or casia:
+        mixed += lfw[:2] + casia[:1]
+        lfw, casia = lfw[2:], casia[1:]
+    log.info("subjects: %s", ", ".join(f"{s.name} ({len(s.photos)} photos)" for s in mixed))
+    return mixed
