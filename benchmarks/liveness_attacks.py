@@ -60,6 +60,7 @@ class Tally:
     full_attempts: int = 0
     full_passes: int = 0
     full_agree: int = 0
+    full_only: bool = False
 
     def add(self, subject: str, passed: bool, matched: bool, reasons) -> None:
         self.attempts += 1
@@ -81,7 +82,7 @@ class Tally:
         if self.full_attempts:
             d["full"] = {"attempts": self.full_attempts, "passes": self.full_passes,
                          "apcer": rate(self.full_passes, self.full_attempts),
-                         "agreement_with_cached": rate(self.full_agree, self.full_attempts)}
+                         "agreement_with_cached": None if self.full_only else rate(self.full_agree, self.full_attempts)}
         return d
 
 
@@ -125,16 +126,25 @@ def judge_cached(env: Env, perf, challenge, rng):
     return res, emb, sched
 
 
-def matched(env: Env, emb, portrait) -> bool:
+def matched(env: Env, emb, portrait, res=None) -> bool:
+    """The best frame matches the ID portrait at the service threshold -- and, when the library
+    names turned frames the portrait must match too (``match_frames``), those as well."""
     from idmatch.match import cosine_score
 
-    return emb is not None and portrait is not None and cosine_score(portrait, emb) >= env.match_thr
+    if emb is None or portrait is None or cosine_score(portrait, emb) < env.match_thr:
+        return False
+    extra = getattr(res, "match_frames", None) or []
+    templates = getattr(res, "templates", None) or {}
+    return all(i in templates and cosine_score(portrait, templates[i]) >= env.match_thr for i in extra)
 
 
-def run_bona_fide(env: Env, clips, n: int, seed: int, out: dict) -> None:
+def run_bona_fide(env: Env, clips, n: int, seed: int, out: dict, full: bool = False) -> None:
+    """``full``: each challenge's frames through ``check_challenge`` (when the shortcut is not valid)."""
     from tqdm import tqdm
 
+    from benchmarks.attacks.analysis import check_full, frames_of
     from benchmarks.attacks.clips import clip_performance
+    from benchmarks.attacks.schedule import schedule_of
 
     tally = Tally()
     usable = {}
@@ -148,7 +158,11 @@ def run_bona_fide(env: Env, clips, n: int, seed: int, out: dict) -> None:
         for c in range(n):
             rng = np.random.default_rng(seed_of(seed, "bona", clip.name, c))
             ch = env.challenge(rng, acts)
-            res, _, _ = judge_cached(env, perf, ch, rng)
+            if full:
+                sched = schedule_of(ch, rng)
+                res = check_full(env.engine, ch, frames_of(perf.sequence(sched, rng)), sched.times, env.passive, env.cfg)
+            else:
+                res, _, _ = judge_cached(env, perf, ch, rng)
             tally.add(clip.name, res.passed, True, res.reasons)
             fails += int(not res.passed)
         usable[clip.name]["bpcer"] = round(fails / n, 4)
@@ -181,7 +195,7 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
                 checkpoint=None) -> None:
     from tqdm import tqdm
 
-    from benchmarks.attacks.analysis import check_full
+    from benchmarks.attacks.analysis import check_full, frames_of
     from benchmarks.attacks.clips import clip_performance
     from benchmarks.attacks.face_swap import attacker_segments
     from benchmarks.attacks.performance import generate
@@ -189,7 +203,7 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
 
     clips_by_name = {c.name: c for c in clips}
     attacker_clips = [c.name for c in clips if {"turn_left", "turn_right"} <= set(attacker_segments(clip_performance(c)))]
-    tallies = {s: Tally() for s in species_list}
+    tallies = {s: Tally(full_only=full_only) for s in species_list}
     calib: dict = {}
     cost = Counter()
     jobs = [(k, subj, sp) for k, subj in enumerate(subjects) for sp in species_list]
@@ -214,27 +228,33 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
             ch = env.challenge(rng, acts)
             res, emb, _ = judge_cached(env, perf, ch, rng)
             tallies[sp].add(subj.name, res.passed, matched(env, emb, portrait), res.reasons)
-        if n_full and sheet_perf is not None:
+        if n_full:
             t1 = time.perf_counter()
             for c in range(n_full):
                 rng = np.random.default_rng(seed_of(seed, sp, subj.name, c))  # the same challenges as the cached run
                 ch = env.challenge(rng, acts)
                 sched = schedule_of(ch, rng)
-                frames, times = generate(sheet_perf, sched.steps, sched.prompt_at, sched.capture_s, sched.fps, rng)
+                if sheet_perf is not None:   # rendered frame by frame over the whole capture
+                    frames, times = generate(sheet_perf, sched.steps, sched.prompt_at, sched.capture_s, sched.fps, rng)
+                else:                        # real clip / still frames, placed on the schedule
+                    frames, times = frames_of(perf.sequence(sched, rng)), sched.times
                 full = check_full(env.engine, ch, frames, times, env.passive, env.cfg)
-                cached, emb, _ = judge_cached(env, perf, ch, np.random.default_rng(seed_of(seed, sp, subj.name, c, "x")))
                 t = tallies[sp]
                 t.full_attempts += 1
                 t.full_passes += int(full.passed)
-                t.full_agree += int(full.passed == cached.passed)
-                if full_only:
+                if not full_only:
+                    cached, _, _ = judge_cached(env, perf, ch, np.random.default_rng(seed_of(seed, sp, subj.name, c, "x")))
+                    t.full_agree += int(full.passed == cached.passed)
+                else:
                     emb_full = None
                     if full.best_frame is not None:
-                        try:
-                            emb_full = env.engine.analyze(full.best_frame, role="live").template
-                        except Exception:  # noqa: BLE001
-                            pass
-                    t.add(subj.name, full.passed, matched(env, emb_full, portrait), full.reasons)
+                        emb_full = getattr(full, "templates", {}).get(full.best_frame_index)
+                        if emb_full is None:
+                            try:
+                                emb_full = env.engine.analyze(full.best_frame, role="live").template
+                            except Exception:  # noqa: BLE001
+                                pass
+                    t.add(subj.name, full.passed, matched(env, emb_full, portrait, full), full.reasons)
             cost[sp + "_full_s"] += time.perf_counter() - t1
         out["species"] = {s: t.to_dict() for s, t in tallies.items()}
         out["calibration"] = calib
@@ -243,6 +263,42 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
         out["jobs_done"], out["jobs_total"] = jobs.index((k, subj, sp)) + 1, len(jobs)
         if checkpoint is not None:  # a long run on a busy machine leaves usable partial results
             checkpoint(out)
+
+
+def combine(reports: list[dict]) -> dict:
+    """One report from runs split by species or by subjects (same seed): tallies are summed."""
+    out = json.loads(json.dumps(reports[0]))
+    out["species"], out["calibration"], out["cost"] = {}, {}, {}
+    out["combined_from"] = len(reports)
+    out["complete"] = all(r.get("complete", True) for r in reports)
+    out["jobs_done"] = sum(r.get("jobs_done", 0) for r in reports)
+    out["jobs_total"] = sum(r.get("jobs_total", 0) for r in reports)
+    for r in reports:
+        out["subjects"] = {**out.get("subjects", {}), **r.get("subjects", {})}
+        if r.get("bona_fide"):
+            out["bona_fide"] = r["bona_fide"]
+        for k, v in r.get("cost", {}).items():
+            out["cost"][k] = round(out["cost"].get(k, 0) + v, 1)
+        for sp, cal in r.get("calibration", {}).items():
+            out["calibration"].setdefault(sp, {}).update(cal)
+        for sp, d in r.get("species", {}).items():
+            t = Tally()
+            t.reasons = Counter()
+            prev = out["species"].get(sp)
+            for src in ([prev] if prev else []) + [d]:
+                t.attempts += src["attempts"]
+                t.passes += src["passes"]
+                t.passes_matched += src["passes_and_match"]
+                t.reasons.update(src["reasons"])
+                for subj, v in src["per_subject"].items():
+                    t.per_subject[subj] = [v["attempts"], v["passes"]]
+                f = src.get("full") or {}
+                t.full_attempts += f.get("attempts", 0)
+                t.full_passes += f.get("passes", 0)
+                t.full_agree += round((f.get("agreement_with_cached") or 0) * f.get("attempts", 0))
+            if t.attempts or t.full_attempts:
+                out["species"][sp] = t.to_dict()
+    return out
 
 
 def table(out: dict) -> str:
@@ -326,8 +382,16 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=20261203)
     ap.add_argument("--out", default=str(REPORTS / "liveness_attacks.json"))
     ap.add_argument("--merge", action="store_true", help="merge this run's species into an existing --out report")
+    ap.add_argument("--subject-range", default="", help="a:b -- only subjects a..b-1 of the list (split a run over processes)")
+    ap.add_argument("--combine", nargs="+", metavar="REPORT", help="combine reports of split runs into --out and exit")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.combine:
+        out = combine([json.loads(Path(f).read_text()) for f in args.combine])
+        Path(args.out).write_text(json.dumps(out, indent=1, default=str))
+        Path(args.out).with_suffix(".md").write_text(f"# Liveness attack benchmark (ISO/IEC 30107-3)\n\n{table(out)}\n")
+        print(table(out))
+        return 0
     data = require_data()
     species = [s for s in args.species.split(",") if s]
     unknown = set(species) - set(ALL_SPECIES)
@@ -345,6 +409,9 @@ def main(argv=None) -> int:
                  "match_threshold": env.match_thr, "match_fmr": MATCH_FMR, "shortcut": ok}
     n_casia = args.subjects * 4 // 10
     subjects = load_subjects(env.engine, data, n_lfw=args.subjects - n_casia, n_casia=n_casia)
+    if args.subject_range:
+        a, b = (int(x) if x else None for x in args.subject_range.split(":"))
+        subjects = subjects[a:b]
     out["subjects"] = {s.name: {"population": s.population, "photos": len(s.photos), "printed": s.frontal.path,
                                 "portrait": s.portrait.path} for s in subjects}
     need_clips = not args.no_bona_fide or {"face_swap", "morph_bridge"} & set(species)
@@ -359,7 +426,8 @@ def main(argv=None) -> int:
             except Exception as e:  # noqa: BLE001
                 log.warning("clip %s unusable: %s", p.name, e)
     if not args.no_bona_fide:
-        run_bona_fide(env, clips, args.bona_fide_challenges, args.seed, out)
+        n_bona = min(args.bona_fide_challenges, max(args.full, 5)) if full_only else args.bona_fide_challenges
+        run_bona_fide(env, clips, n_bona, args.seed, out, full=full_only)
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     base = json.loads(path.read_text()) if args.merge and path.exists() else None

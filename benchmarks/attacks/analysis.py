@@ -75,6 +75,7 @@ class FramePool:
     grey: dict[int, np.ndarray] = field(default_factory=dict)
     pad_threshold: float | None = None
     ms: float = 0.0
+    jpegs: list[bytes] | None = None                 # the frames themselves, when kept (whole-capture checks)
 
     def __len__(self) -> int:
         return len(self.reports)
@@ -83,9 +84,10 @@ class FramePool:
         return self.reports[i].pose
 
 
-def analyze_pool(engine, frames: Sequence[np.ndarray], passive, name: str = "", chunk: int = 120) -> FramePool:
+def analyze_pool(engine, frames: Sequence[np.ndarray], passive, name: str = "", chunk: int = 120,
+                 keep_frames: bool = False) -> FramePool:
     """Run the library's ``analyze_frames`` over ``frames`` (in chunks) and keep what assembling
-    challenges needs."""
+    challenges needs (and the frames as JPEG q95 when ``keep_frames``)."""
     import time
 
     from idmatch.liveness import analyze_frames
@@ -109,7 +111,16 @@ def analyze_pool(engine, frames: Sequence[np.ndarray], passive, name: str = "", 
         pool.faces.extend(a.faces)
         pool.pad_threshold = a.pad_threshold
     pool.ms = (time.perf_counter() - t0) * 1e3
+    if keep_frames:
+        pool.jpegs = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes() for f in frames]
     return pool
+
+
+def frames_of(seq: Sequence[Ref]) -> list[bytes]:
+    """The frames of an assembled sequence (pools that kept them), for ``check_challenge``."""
+    if any(p.jpegs is None for p, _ in seq):
+        raise ValueError("a pool in this sequence did not keep its frames")
+    return [p.jpegs[i] for p, i in seq]
 
 
 Ref = tuple[FramePool, int]

@@ -76,6 +76,7 @@ def load_clip(path: Path, engine, passive, fps: float = 10.0, max_s: float = 20.
     frames = [to_camera(fr, centre) for fr in raw]
     pool = analyze_pool(engine, frames, passive, name=path.stem)
     jpgs = [cv2.imencode(".jpg", fr, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes() for fr in frames]
+    pool.jpegs = jpgs
     return Clip(path.stem, jpgs, pool)
 
 

@@ -29,6 +29,7 @@ MARGIN_MM = 10.0      # white paper around the photo
 HOLD_MM = 28.0        # transparent border for the thumbs
 YAW_T, PITCH_T, CLOSER_T = 15.0, 10.0, 1.2   # the current step thresholds (ChallengeConfig defaults)
 MARGIN = 1.25
+MAX_PROBES = 24     # candidates tried per action before settling for one that reaches the threshold
 MIN_PROGRESS = 0.8  # below this share of the threshold an action is not rendered (cannot pass)
 POSE_ACTIONS = ("turn_left", "turn_right", "look_up", "look_down")
 
@@ -209,7 +210,9 @@ def calibrate(perf: SheetPerformer, engine, candidates: dict[str, list[Target]],
     log_: dict[str, dict] = {"rest": {"yaw": round(rest.yaw, 1), "pitch": round(rest.pitch, 1), "sheet_yaw": perf.rest.yaw}}
     for action, cands in candidates.items():
         best, best_score = None, -math.inf
-        for tg in cands:
+        for n_probe, tg in enumerate(cands):
+            if n_probe >= MAX_PROBES and best is not None and (best.probe or {}).get("progress", 0.0) >= 1.0:
+                break  # rehearsal time is not unlimited: past the threshold (without the margin) will do
             perf.targets[action] = tg
             p = probe_pose(engine, perf.frame(action, 1.0, None))
             if p is None:

@@ -64,6 +64,8 @@ def load_photo(engine, data: Path, rel: str) -> Photo | None:
         return None
     face = choose_face(found, img.shape, engine.config.detection)
     p = estimate_pose(face.landmarks)
+    if p is None:
+        return None
     return Photo(rel, img, np.asarray(face.landmarks, np.float64).reshape(5, 2), p.yaw, p.pitch, p.size)
 
 
