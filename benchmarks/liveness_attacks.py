@@ -177,14 +177,16 @@ def run_bona_fide(env: Env, clips, n: int, seed: int, out: dict, full: bool = Fa
                         "reasons": d["reasons"]}
 
 
-def build_species(env: Env, species: str, subject, clips_by_name, attacker_clips, k: int, seed: int):
+def build_species(env: Env, species: str, subject, clips_by_name, attacker_clips, k: int, seed: int,
+                  pool_frames: bool = False, analyze: bool = True):
     from benchmarks.attacks import SHEET_SPECIES, face_swap, still_frame
     from benchmarks.attacks.performance import sheet_performance
 
     rng = np.random.default_rng(seed_of(seed, "build", subject.name, species))
     if species in SHEET_SPECIES:
         perf = SHEET_SPECIES[species].build(subject, env.engine, rng)
-        return perf, sheet_performance(perf, env.engine, env.passive, rng, subject.name)
+        return perf, sheet_performance(perf, env.engine, env.passive, rng, subject.name, analyze=analyze,
+                                       keep_frames=pool_frames)
     if species == "still_frame":
         return None, still_frame.build(subject, env.engine, env.passive, rng)
     clip = clips_by_name[attacker_clips[k % len(attacker_clips)]]
@@ -192,7 +194,7 @@ def build_species(env: Env, species: str, subject, clips_by_name, attacker_clips
 
 
 def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, seed: int, out: dict, full_only: bool,
-                checkpoint=None) -> None:
+                checkpoint=None, full_from_pool: bool = False) -> None:
     from tqdm import tqdm
 
     from benchmarks.attacks.analysis import check_full, frames_of
@@ -213,7 +215,8 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
             continue
         t0 = time.perf_counter()
         try:
-            sheet_perf, perf = build_species(env, sp, subj, clips_by_name, attacker_clips, k, seed)
+            sheet_perf, perf = build_species(env, sp, subj, clips_by_name, attacker_clips, k, seed,
+                                             pool_frames=full_from_pool, analyze=not full_only)
         except Exception as e:  # noqa: BLE001 - one failing subject must not end a 15-minute run
             log.warning("%s/%s: could not build (%s)", subj.name, sp, e)
             calib.setdefault(sp, {})[subj.name] = {"error": str(e)}
@@ -234,7 +237,7 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
                 rng = np.random.default_rng(seed_of(seed, sp, subj.name, c))  # the same challenges as the cached run
                 ch = env.challenge(rng, acts)
                 sched = schedule_of(ch, rng)
-                if sheet_perf is not None:   # rendered frame by frame over the whole capture
+                if sheet_perf is not None and not full_from_pool:   # rendered frame by frame over the whole capture
                     frames, times = generate(sheet_perf, sched.steps, sched.prompt_at, sched.capture_s, sched.fps, rng)
                 else:                        # real clip / still frames, placed on the schedule
                     frames, times = frames_of(perf.sequence(sched, rng)), sched.times
@@ -377,6 +380,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bona-fide-challenges", type=int, default=50, help="per clip")
     ap.add_argument("--full", type=int, default=0, help="whole rendered captures per subject and sheet species")
     ap.add_argument("--no-bona-fide", action="store_true")
+    ap.add_argument("--full-from-pool", action="store_true",
+                    help="whole captures assembled from the rendered rest/move frames (cheaper than rendering each)")
     ap.add_argument("--clip-seconds", type=float, default=20.0)
     ap.add_argument("--clips", default="", help="comma-separated clip names (default: every clip)")
     ap.add_argument("--seed", type=int, default=20261203)
@@ -447,7 +452,8 @@ def main(argv=None) -> int:
         path.with_suffix(".md").write_text(f"# Liveness attack benchmark (ISO/IEC 30107-3)\n\n{table(o)}\n")
         return o
 
-    run_attacks(env, subjects, species, clips, args.challenges, args.full, args.seed, out, full_only, checkpoint=write)
+    run_attacks(env, subjects, species, clips, args.challenges, args.full, args.seed, out, full_only, checkpoint=write,
+                full_from_pool=args.full_from_pool)
     out = write(out, final=True)
     print(table(out))
     return 0

@@ -100,10 +100,13 @@ def analyze_pool(engine, frames: Sequence[np.ndarray], passive, name: str = "", 
         a = analyze_frames(rec, part, passive=passive, use_passive=passive is not None)
         embs = np.concatenate(rec.recognizer.batches) if rec.recognizer.batches else np.zeros((0, 128), np.float32)
         aligned = rec.aligned
-        if len(embs) != len(a.valid) or len(aligned) != len(a.valid):  # library changed how it embeds
-            aligned = [engine.align(part[i], a.faces[i]) for i in a.valid]
-            embs = np.atleast_2d(engine.recognizer.embed(np.stack(aligned))) if aligned else embs
-        for j, i in enumerate(a.valid):
+        if len(embs) != len(a.valid) or len(aligned) != len(a.valid):  # the library embeds a subset
+            if shortcut_supported()[0]:
+                aligned = [engine.align(part[i], a.faces[i]) for i in a.valid]
+                embs = np.atleast_2d(engine.recognizer.embed(np.stack(aligned))) if aligned else embs
+            else:   # whole captures only: per-frame templates are not needed
+                aligned, embs = None, None
+        for j, i in enumerate(a.valid if embs is not None else []):
             pool.emb[c0 + i] = embs[j]
             pool.grey[c0 + i] = cv2.cvtColor(aligned[j], cv2.COLOR_BGR2GRAY)
         for r in a.reports:

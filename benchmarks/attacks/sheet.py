@@ -180,14 +180,19 @@ def _progress(action: str, pose, rest) -> float:
 
 def probe_pose(engine, frame: np.ndarray):
     """The pose the library reads on one frame (None: no single face): its detector and
-    ``estimate_pose``, as the terminal's frame-check shows it (not the whole analysis: 4x cheaper)."""
+    ``estimate_pose`` -- at the library's work size when it analyses at one -- as the terminal's
+    frame-check shows it (not the whole analysis: 4x cheaper)."""
     from idmatch.detect import choose_face, find_faces
-    from idmatch.liveness import estimate_pose
+    from idmatch.liveness import ChallengeConfig, estimate_pose
 
-    found, _ = find_faces(frame, engine.detector, engine.config.detection)
+    side = getattr(ChallengeConfig(), "work_side", None)
+    scale = min(1.0, side / max(frame.shape[:2])) if side else 1.0
+    work = frame if scale == 1.0 else cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    found, _ = find_faces(work, engine.detector, engine.config.detection)
     if len(found) != 1:
         return None
-    return estimate_pose(choose_face(found, frame.shape, engine.config.detection).landmarks)
+    lm = np.asarray(choose_face(found, work.shape, engine.config.detection).landmarks, np.float64) / scale
+    return estimate_pose(lm)
 
 
 def calibrate(perf: SheetPerformer, engine, candidates: dict[str, list[Target]],
