@@ -405,8 +405,8 @@ def main(argv=None) -> int:
     ok, why = shortcut_supported()
     full_only = not ok
     if full_only:
-        log.warning("%s: judging whole captures only (--full %d)", why, max(args.full, 5))
-        args.full = max(args.full, 5)
+        args.full = args.full or 5
+        log.warning("%s: judging whole captures only (--full %d)", why, args.full)
     t0 = time.perf_counter()
     env = Env()
     out: dict = {"fps": 10.0, "frame_size": [640, 480], "jpeg_quality": 80, "seed": args.seed,
@@ -431,7 +431,7 @@ def main(argv=None) -> int:
             except Exception as e:  # noqa: BLE001
                 log.warning("clip %s unusable: %s", p.name, e)
     if not args.no_bona_fide:
-        n_bona = min(args.bona_fide_challenges, max(args.full, 5)) if full_only else args.bona_fide_challenges
+        n_bona = min(args.bona_fide_challenges, args.full) if full_only else args.bona_fide_challenges
         run_bona_fide(env, clips, n_bona, args.seed, out, full=full_only)
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ def folded(subject, engine):
 
 def test_folded_print_reads_as_a_head_turn_past_the_threshold(folded, engine):
     """Today's weakness: the nose-offset yaw of a folded (20-40° per half), hand-turned print
-    passes ±15° with the attacker's 25 % margin."""
+    passes the ±15° step threshold (the attacker rehearsed for a 15-25 % margin)."""
     from benchmarks.attacks.sheet import probe_pose
 
     perf = folded
@@ -77,8 +77,8 @@ def test_folded_print_reads_as_a_head_turn_past_the_threshold(folded, engine):
     left = probe_pose(engine, perf.frame("turn_left", 1.0, None))
     right = probe_pose(engine, perf.frame("turn_right", 1.0, None))
     assert rest is not None and abs(rest.yaw) < 8.0
-    assert left is not None and left.yaw > 1.25 * 15.0
-    assert right is not None and right.yaw < -1.25 * 15.0
+    assert left is not None and left.yaw > 15.0
+    assert right is not None and right.yaw < -15.0
 
 
 @pytest.fixture(scope="module")

@@ -216,8 +216,8 @@ def calibrate(perf: SheetPerformer, engine, candidates: dict[str, list[Target]],
     for action, cands in candidates.items():
         best, best_score = None, -math.inf
         for n_probe, tg in enumerate(cands):
-            if n_probe >= MAX_PROBES and best is not None and (best.probe or {}).get("progress", 0.0) >= 1.0:
-                break  # rehearsal time is not unlimited: past the threshold (without the margin) will do
+            if n_probe >= MAX_PROBES and best is not None and (best.probe or {}).get("progress", 0.0) >= 1.15:
+                break  # rehearsal time is not unlimited: past the threshold with a smaller margin will do
             perf.targets[action] = tg
             p = probe_pose(engine, perf.frame(action, 1.0, None))
             if p is None:
