@@ -138,8 +138,10 @@ def matched(env: Env, emb, portrait, res=None) -> bool:
     return all(i in templates and cosine_score(portrait, templates[i]) >= env.match_thr for i in extra)
 
 
-def run_bona_fide(env: Env, clips, n: int, seed: int, out: dict, full: bool = False) -> None:
-    """``full``: each challenge's frames through ``check_challenge`` (when the shortcut is not valid)."""
+def run_bona_fide(env: Env, clips, n: int, seed: int, out: dict, full: bool = False, reached_only: bool = False) -> None:
+    """``full``: each challenge's frames through ``check_challenge`` (when the shortcut is not valid).
+    ``reached_only``: the applicant's turns are only those of his clip that reach the step threshold
+    (as if he turned as far as asked); reported as ``bona_fide_turns_reached``."""
     from tqdm import tqdm
 
     from benchmarks.attacks.analysis import check_full, frames_of
@@ -148,8 +150,12 @@ def run_bona_fide(env: Env, clips, n: int, seed: int, out: dict, full: bool = Fa
 
     tally = Tally()
     usable = {}
+    from benchmarks.attacks.face_swap import attacker_segments
+
     for clip in tqdm(clips, desc="bona fide clips"):
         perf = clip_performance(clip)
+        if reached_only:
+            perf.segments = attacker_segments(perf)
         acts = perf.actions
         usable[clip.name] = {**perf.info, "actions": list(acts)}
         if not acts:
@@ -169,7 +175,7 @@ def run_bona_fide(env: Env, clips, n: int, seed: int, out: dict, full: bool = Fa
         usable[clip.name]["bpcer_after_3_tries"] = round((fails / n) ** 3, 4)
     d = tally.to_dict()
     bp = [v["bpcer"] for v in usable.values() if "bpcer" in v]
-    out["bona_fide"] = {"clips": usable, "clips_total": len(clips), "clips_usable": len(bp), "attempts": d["attempts"],
+    out["bona_fide_turns_reached" if reached_only else "bona_fide"] = {"clips": usable, "clips_total": len(clips), "clips_usable": len(bp), "attempts": d["attempts"],
                         "rejected": d["attempts"] - d["passes"],
                         "bpcer": round(1 - d["passes"] / d["attempts"], 4) if d["attempts"] else None,
                         "bpcer_after_3_tries": round(float(np.mean([b ** 3 for b in bp])), 4) if bp else None,
@@ -278,8 +284,9 @@ def combine(reports: list[dict]) -> dict:
     out["jobs_total"] = sum(r.get("jobs_total", 0) for r in reports)
     for r in reports:
         out["subjects"] = {**out.get("subjects", {}), **r.get("subjects", {})}
-        if r.get("bona_fide"):
-            out["bona_fide"] = r["bona_fide"]
+        for key in ("bona_fide", "bona_fide_turns_reached"):
+            if r.get(key):
+                out[key] = r[key]
         for k, v in r.get("cost", {}).items():
             out["cost"][k] = round(out["cost"].get(k, 0) + v, 1)
         for sp, cal in r.get("calibration", {}).items():
@@ -318,21 +325,27 @@ def table(out: dict) -> str:
                      f"{100 * d['apcer_with_match']:.1f} % |")
     if rows and rows[0][1]["attempts"]:
         lines.append(f"\nWorst species: **{rows[0][0]}** (APCER {100 * rows[0][1]['apcer']:.1f} %).")
-    bf = out.get("bona_fide")
-    if bf and bf.get("attempts"):
-        lines.append(f"\nBona fide: {bf['clips_usable']} of {bf['clips_total']} clips usable, {bf['attempts']} attempts, "
+    for key, title in (("bona_fide", "Bona fide, every real turn of the clips (peak >= 10°)"),
+                       ("bona_fide_turns_reached", "Bona fide, only the clips' turns that reach the 15° step (the applicant turned as asked)")):
+        bf = out.get(key)
+        if not (bf and bf.get("attempts")):
+            continue
+        lines.append(f"\n{title}: {bf['clips_usable']} of {bf['clips_total']} clips usable, {bf['attempts']} attempts, "
                      f"{bf['rejected']} rejected: **BPCER {100 * bf['bpcer']:.1f} %** (after up to 3 tries "
                      f"{100 * bf['bpcer_after_3_tries']:.1f} %). Reasons: {bf['reasons']}")
         lines.append("\n| clip | frames | actions supplied (segments) | BPCER |\n|---|---|---|---|")
         for name, c in bf["clips"].items():
             seg = ", ".join(f"{a} ({n})" for a, n in c.get("segments", {}).items()) or "none"
+            if key == "bona_fide_turns_reached":
+                seg = ", ".join(c.get("actions", [])) or "none"
             b = f"{100 * c['bpcer']:.0f} %" if "bpcer" in c else "not usable"
             lines.append(f"| {name} | {c['frames']} | {seg} | {b} |")
     full = [(s, d["full"]) for s, d in rows if "full" in d]
     if full:
         lines.append("\n| PAI species | full captures | passes | APCER (full) | agreement with cached |\n|---|---|---|---|---|")
         for s, f in full:
-            lines.append(f"| {s} | {f['attempts']} | {f['passes']} | {100 * f['apcer']:.1f} % | {100 * f['agreement_with_cached']:.0f} % |")
+            agree = "-" if f["agreement_with_cached"] is None else f"{100 * f['agreement_with_cached']:.0f} %"
+            lines.append(f"| {s} | {f['attempts']} | {f['passes']} | {100 * f['apcer']:.1f} % | {agree} |")
     return "\n".join(lines)
 
 
@@ -433,6 +446,7 @@ def main(argv=None) -> int:
     if not args.no_bona_fide:
         n_bona = min(args.bona_fide_challenges, args.full) if full_only else args.bona_fide_challenges
         run_bona_fide(env, clips, n_bona, args.seed, out, full=full_only)
+        run_bona_fide(env, clips, n_bona, args.seed, out, full=full_only, reached_only=True)
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     base = json.loads(path.read_text()) if args.merge and path.exists() else None
@@ -443,7 +457,7 @@ def main(argv=None) -> int:
             m = json.loads(json.dumps(base))
             for key in ("species", "calibration", "cost"):
                 m.setdefault(key, {}).update(o.get(key, {}))
-            for key in ("bona_fide", "attacker_clips"):
+            for key in ("bona_fide", "bona_fide_turns_reached", "attacker_clips"):
                 if key in o:
                     m[key] = o[key]
             m["merged_runs"] = base.get("merged_runs", []) + [{"species": species, "wall_s": o["wall_s"], "complete": final}]
