@@ -295,10 +295,14 @@ def combine(reports: list[dict]) -> dict:
             t = Tally()
             t.reasons = Counter()
             prev = out["species"].get(sp)
-            for src in ([prev] if prev else []) + [d]:
-                t.attempts += src["attempts"]
-                t.passes += src["passes"]
-                t.passes_matched += src["passes_and_match"]
+            for n_src, src in enumerate(([prev] if prev else []) + [d]):
+                dup = {k: v for k, v in src["per_subject"].items() if k in t.per_subject} if n_src else {}
+                # a job two split runs both did (same seed, same result) counts once; its reasons
+                # cannot be told apart from the rest of the run's, so they stay (noted in the report)
+                da, dp = sum(v["attempts"] for v in dup.values()), sum(v["passes"] for v in dup.values())
+                t.attempts += src["attempts"] - da
+                t.passes += src["passes"] - dp
+                t.passes_matched += max(0, src["passes_and_match"] - dp)
                 t.reasons.update(src["reasons"])
                 for subj, v in src["per_subject"].items():
                     t.per_subject[subj] = [v["attempts"], v["passes"]]
@@ -306,6 +310,8 @@ def combine(reports: list[dict]) -> dict:
                 t.full_attempts += f.get("attempts", 0)
                 t.full_passes += f.get("passes", 0)
                 t.full_agree += round((f.get("agreement_with_cached") or 0) * f.get("attempts", 0))
+                if dup:
+                    out.setdefault("duplicate_jobs_dropped", []).append(f"{sp}: {sorted(dup)}")
             if t.attempts or t.full_attempts:
                 out["species"][sp] = t.to_dict()
     return out
