@@ -26,7 +26,7 @@ ENDPOINTS = [
     ("GET", "/v1/policy", {"admin"}),
     ("PUT", "/v1/policy", {"admin"}),
     ("POST", "/v1/erasures", {"admin"}),
-    ("POST", "/v1/subject-requests/lines", {"admin"}),   # data-subject request (idmatch.fraud.routes)
+    ("POST", "/v1/subject-requests/lines", {"admin"}),   # data-subject request (service/routes/subjects.py)
     ("GET", "/v1/audit/events", {"auditor"}),
     ("GET", "/v1/audit/verify", {"auditor"}),
 ]

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..models import DetectedFace, Detector
 from .config import QualityProfile
-from .pose import HeadPose, estimate_head_pose
+from ..pose import HeadPose, estimate_pose
 
 CROP = 112
 
@@ -58,10 +58,6 @@ class FaceContext:
         return cv2.cvtColor(self.aligned, cv2.COLOR_BGR2GRAY).astype(np.float32)
 
     @cached_property
-    def lab(self) -> np.ndarray:
-        return cv2.cvtColor(self.aligned, cv2.COLOR_BGR2LAB).astype(np.float32)
-
-    @cached_property
     def landmarks68(self) -> np.ndarray | None:
         """dlib's 68 landmarks (image pixels), or None when the backend is missing; the reason is
         then in :attr:`landmarks68_error`."""
@@ -79,4 +75,4 @@ class FaceContext:
     def pose(self) -> HeadPose | None:
         if self.face is None:
             return None
-        return estimate_head_pose(self.face.landmarks)
+        return estimate_pose(self.face.landmarks)
