@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
+from ..documents.numbers import check_number
 from ..errors import IdmatchError
 from ..store.models import IdempotencyRecord, LineActivation, RegSession, StoredImage, Template, utcnow
 from ..store.store import Store, blob_aad
@@ -125,6 +126,7 @@ class SessionService:
         hit = self.idem_get(p, idem_key, digest)
         if hit:
             return hit
+        doc = check_number(req.document.type, req.document.number)   # 422 document_number_invalid; canonical form
         now = utcnow()
         given = req.consent.given_at
         if given.tzinfo is not None:
@@ -146,7 +148,7 @@ class SessionService:
         challenge["deadline"] = iso(deadline)
         sid = str(uuid.uuid4())
         s = RegSession(id=sid, status="awaiting_portrait", doc_type=req.document.type.lower(),
-                       id_hash=self.store.crypto.id_hash(req.document.type, req.document.number),
+                       id_hash=self.store.crypto.id_hash(doc.doc_type, doc.number),
                        consent_version=req.consent.text_version, consent_at=given, consent_channel=req.consent.channel,
                        challenge=challenge, api_key_id=p.key_id, channel_label=p.label, created_at=now, expires_at=expires)
         body = self.to_out(s, now)
