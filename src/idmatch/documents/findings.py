@@ -25,6 +25,7 @@ DEFAULT_OUTCOMES: dict[str, Outcome] = {
     "chip_signature_invalid": "fail",
     "csca_unknown": "review",
     "chip_data_malformed": "fail",
+    "chip_data_unreadable": "review",
     # reader input (resident ID card reader)
     "reader_data_accepted": "info",
     "reader_number_mismatch": "review",
