@@ -29,6 +29,7 @@ DEFAULT_OUTCOMES: dict[str, Outcome] = {
     # reader input (resident ID card reader)
     "reader_data_accepted": "info",
     "reader_number_mismatch": "review",
+    "reader_birth_date_mismatch": "review",
     # photo substitution (chip portrait vs printed portrait)
     "portraits_agree": "pass",
     "portrait_substitution_suspected": "fail",

@@ -171,9 +171,10 @@ def cross_check(mrz: MrzResult, *, number: str | None = None, birth_date: dt.dat
     yields one ``mrz_consistent`` pass."""
     today = today or dt.date.today()
     out: list[Finding] = []
-    if not mrz.valid:
+    failed = [c for c in mrz.failed_checks if c != "identifier"]   # names: no check digit, not compared
+    if failed:
         out.append(Finding("mrz_check_failed", "MRZ check digits or field formats do not verify",
-                           {"format": mrz.format, "failed_checks": mrz.failed_checks}))
+                           {"format": mrz.format, "failed_checks": failed}))
     if number is not None and normalise_number(number) != mrz.document_number:
         out.append(Finding("mrz_number_mismatch", "the document number entered differs from the MRZ", {"format": mrz.format}))
     if birth_date is not None and birth_date != mrz.birth_date:

@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None) -> 
     app.include_router(sessions_router)
     app.include_router(stateless_router)
     app.include_router(admin_router)
+    from .routes_documents import router as documents_router; app.include_router(documents_router)  # noqa: E702 (issue 16)
     try:  # data-subject request: count of lines under an identity (issue 6, idmatch.fraud)
         from ..fraud.routes import router as subject_router
     except ImportError:

@@ -216,7 +216,8 @@ class SessionService:
             db.add(self._encrypt_template(sid, "portrait", 0, analysis.template))
             if policy.retain_images:
                 db.add(self._encrypt_image(sid, "portrait", 0, data, policy))
-            s.status, s.portrait_digest, s.reasons = "awaiting_live", digest, [r.to_dict() for r in reasons]
+            kept = [r for r in (s.reasons or []) if r.get("stage") == "document"]   # from service.documents
+            s.status, s.portrait_digest, s.reasons = "awaiting_live", digest, kept + [r.to_dict() for r in reasons]
             self.store.audit(db, "portrait_attached", actor=p.key_id, session_id=sid, payload={
                 "replaced": replaced, "faces_found": analysis.selection.count, "detection_pass": analysis.selection.detection_pass,
                 "image_retained": policy.retain_images, "stage_codes": [r.code for r in reasons]})
