@@ -1,4 +1,4 @@
-"""MRZ read rate per specimen set: the OCR output of ``ocr_passporteye.py`` checked by
+"""MRZ read rate per specimen set: the OCR output of ``ocr_passporteye.py`` or ``ocr_rapidocr.py``
 idmatch.documents.mrz (every check digit and field format of the kept ``mrz`` package).
 
 A specimen counts as *read* when an ICAO 9303 layout was recovered (``repair_ocr``) and every check
@@ -6,9 +6,10 @@ digit verifies: the document number, birth date, expiry date and optional data e
 the composite covers them together, so a misread character in a field compared with the clerk's
 entry is caught. Names carry no check digit (``all_fields_valid`` also requires the name and country
 formats); idmatch compares no names.
-Specimens with no MRZ (fastmrz/nomrz.jpg) are reported apart: the right answer there is "no MRZ".
+Specimens that show no MRZ (a payment card; the front of a Turkish ID card) are reported apart: the
+right answer there is "no MRZ".
 
-Usage: PYTHONPATH=src python benchmarks/documents/mrz_read_rate.py OCR.json reports/documents_mrz.json
+Usage: PYTHONPATH=src python benchmarks/documents/mrz_read_rate.py OCR.json REPORT.json
 """
 from __future__ import annotations
 
@@ -17,16 +18,21 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from idmatch.documents.mrz import MrzUnreadable, parse_mrz, repair_ocr
+from idmatch.documents.mrz import MrzUnreadable, best_mrz
 
-NO_MRZ = {"fastmrz/nomrz.jpg"}   # a payment card: the right answer is "no MRZ"
+NO_MRZ = {"fastmrz/nomrz.jpg",                          # a payment card
+          "midv500/43_tur_id/images/CA/CA43_01.tif"}   # the Turkish ID card's front: its MRZ is on the back
+
+
+OCR_NAMES = {"passporteye_ocr": "passporteye 2.2.2 + tesseract-ocr 5.3.0 (Debian), eng model",
+             "rapidocr_ocr": "rapidocr-onnxruntime 1.4.4 (PP-OCRv4 det/rec ONNX models shipped in the wheel)"}
 
 
 def judge(row: dict) -> dict:
     if not row["lines"]:
         return {"status": "not_found"}
     try:
-        m = parse_mrz(repair_ocr("\n".join(row["lines"])))
+        m = best_mrz("\n".join(row["lines"]))
     except MrzUnreadable as exc:
         return {"status": "unreadable", "why": exc.message}
     return {"status": "read" if m.check_digits_valid else "check_failed", "all_fields_valid": m.valid,
@@ -53,9 +59,10 @@ def main(ocr: Path, out: Path) -> None:
     for r, it in zip(rows, items):
         per_set[r["path"].split("/")[0]].setdefault("all_fields_valid", 0)
         per_set[r["path"].split("/")[0]]["all_fields_valid"] += bool(it.get("all_fields_valid"))
-        per_set[r["path"].split("/")[0]].setdefault("passporteye_own_valid", 0)   # its valid_score == 100, for comparison
-        per_set[r["path"].split("/")[0]]["passporteye_own_valid"] += r.get("passporteye_valid_score") == 100
-    report = {"ocr": "passporteye 2.2.2 + tesseract-ocr 5.3.0 (Debian), eng model", "checker": "idmatch.documents.mrz (mrz 0.6.2)",
+        if "passporteye_valid_score" in r:   # PassportEye's own verdict (valid_score == 100), for comparison
+            per_set[r["path"].split("/")[0]].setdefault("passporteye_own_valid", 0)
+            per_set[r["path"].split("/")[0]]["passporteye_own_valid"] += r["passporteye_valid_score"] == 100
+    report = {"ocr": OCR_NAMES.get(ocr.stem, ocr.stem), "checker": "idmatch.documents.mrz.best_mrz (mrz 0.6.2)",
               "per_set": dict(per_set), "items": items}
     out.write_text(json.dumps(report, indent=1) + "\n")
     for name, s in per_set.items():

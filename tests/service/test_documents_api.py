@@ -201,3 +201,19 @@ def test_bad_document_input_is_a_problem(dsvc, data, files, code):
     r = dsvc.client.post(f"/v1/sessions/{s['id']}/document", headers=dsvc.h("clerk"), data=data, files=files or
                          [("none", ("x", b"x", "application/octet-stream"))])
     assert r.status_code == 422 and r.json()["code"] == code, r.text
+
+
+def test_mrz_read_by_ocr_from_a_document_photo(dsvc, shared_data):
+    pytest.importorskip("rapidocr_onnxruntime", reason="MRZ OCR is an optional install (docs/documents.md)")
+    page = (shared_data / "documents" / "idenfy" / "TheresaMay.jpg").read_bytes()
+    s = dsvc.create("107185703", doc_type="passport").json()
+    r = dsvc.client.post(f"/v1/sessions/{s['id']}/document", headers=dsvc.h("clerk"),
+                         data={"source": "document_photo", "doc_type": "passport", "birth_date": "1985-01-17"},
+                         files={"document_photo": ("page.jpg", page, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    assert r.json()["document"]["source"] == "document_photo_ocr" and _codes(r.json()) == ["mrz_consistent"]
+    other = dsvc.create("107185704", doc_type="passport").json()       # typed one digit off → review
+    r = dsvc.client.post(f"/v1/sessions/{other['id']}/document", headers=dsvc.h("clerk"),
+                         data={"source": "document_photo", "doc_type": "passport"},
+                         files={"document_photo": ("page.jpg", page, "image/jpeg")})
+    assert _codes(r.json()) == ["mrz_number_mismatch"]

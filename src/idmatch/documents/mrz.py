@@ -115,6 +115,29 @@ def repair_ocr(text: str) -> str:
     return "\n".join(out)
 
 
+def best_mrz(text: str, *, today: dt.date | None = None) -> MrzResult:
+    """The MRZ among OCR output that may hold other text lines, lines out of order (a page read upside
+    down) or one line too many: every window of 2 or 3 consecutive MRZ-like lines, in both orders,
+    repaired and parsed; the one with the most verified checks wins (check digits first). Raises
+    :class:`MrzUnreadable` when no window is an MRZ."""
+    lines = [ln for ln in split_lines(text) if len(ln) >= 20 or "<<" in ln]
+    best: tuple | None = None
+    for size in (3, 2):
+        for i in range(len(lines) - size + 1):
+            window = lines[i:i + size]
+            for candidate in (window, window[::-1]):
+                try:
+                    m = parse_mrz(repair_ocr("\n".join(candidate)), today=today)
+                except MrzUnreadable:
+                    continue
+                score = (m.check_digits_valid, sum(m.checks.values()))
+                if best is None or score > best[0]:
+                    best = (score, m)
+    if best is None:
+        raise MrzUnreadable("no ICAO 9303 MRZ among the text read", details={"lines": len(lines)})
+    return best[1]
+
+
 def parse_mrz(text: str, *, today: dt.date | None = None) -> MrzResult:
     """Parse and check an MRZ. Raises :class:`MrzUnreadable` when no ICAO 9303 layout fits; returns a
     result with ``valid == False`` (and the failed checks named) when the layout fits but a check

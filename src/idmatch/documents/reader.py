@@ -15,7 +15,8 @@ What each proves:
 * e-passport chip — passive authentication (``documents.chip``): the data groups are the ones the
   issuing state signed, so the DG2 portrait cannot have been swapped; DG1's MRZ is then checked like a
   printed one.
-* MRZ text — check digits and consistency only: anyone can print a valid MRZ.
+* MRZ text, or the MRZ read by OCR from a document photo — check digits and consistency only:
+  anyone can print a valid MRZ.
 """
 from __future__ import annotations
 
@@ -108,6 +109,14 @@ def check_mrz_text(text: str, *, doc_type: str, birth_date: dt.date | None = Non
                    today: dt.date | None = None) -> DocumentCheck:
     """MRZ lines from a swipe reader or OCR (``repair_ocr`` first for OCR output)."""
     today = today or dt.date.today()
-    mrz = parse_mrz(text, today=today)
+    return check_mrz(parse_mrz(text, today=today), doc_type=doc_type, birth_date=birth_date, expiry_date=expiry_date,
+                     today=today)
+
+
+def check_mrz(mrz: MrzResult, *, doc_type: str, source: str = "mrz", birth_date: dt.date | None = None,
+              expiry_date: dt.date | None = None, today: dt.date | None = None) -> DocumentCheck:
+    """A parsed MRZ (from text, or ``documents.ocr.read_mrz`` on a document photo: source
+    ``document_photo_ocr``) cross-checked with what was entered."""
+    today = today or dt.date.today()
     n = check_number(doc_type, mrz.document_number, today=today)
-    return DocumentCheck("mrz", n, cross_check(mrz, birth_date=birth_date, expiry_date=expiry_date, today=today), mrz=mrz)
+    return DocumentCheck(source, n, cross_check(mrz, birth_date=birth_date, expiry_date=expiry_date, today=today), mrz=mrz)

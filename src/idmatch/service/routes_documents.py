@@ -8,7 +8,9 @@ multipart/form-data (url-encoded when no file is sent), ``source`` one of:
 * ``epassport_chip`` — raw ``dg1``, ``dg2`` (optional) and ``sod`` files, ``doc_type`` (default
   passport), optional ``birth_date``: passive authentication against the CSCAs in ``<data dir>/csca``;
 * ``mrz`` — ``mrz`` text (2 or 3 lines), ``doc_type``, optional ``birth_date`` / ``expiry_date``;
-  ``ocr=true`` when it comes from OCR (layout repaired first, check digits still decide).
+  ``ocr=true`` when it comes from OCR (layout repaired first, check digits still decide);
+* ``document_photo`` — the MRZ is read by OCR from the ``document_photo`` image (optional
+  rapidocr-onnxruntime install; 501 ``ocr_unavailable`` without it), then as ``mrz``.
 
 ``document_photo`` (optional, with a chip portrait): the printed portrait page, compared with the chip
 portrait (photo substitution).
@@ -21,7 +23,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel
 
 from ..documents.mrz import repair_ocr
-from ..documents.reader import DocumentCheck, check_epassport, check_mrz_text, check_resident_id_reader
+from ..documents.reader import DocumentCheck, check_epassport, check_mrz, check_mrz_text, check_resident_id_reader
 from .auth import Principal, require
 from .documents import DocumentService, load_trust, parse_date
 from .problems import ApiError
@@ -30,7 +32,7 @@ from .uploads import read_image, require_multipart
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
-Source = Literal["resident_id_reader", "epassport_chip", "mrz"]
+Source = Literal["resident_id_reader", "epassport_chip", "mrz", "document_photo"]
 
 
 class DocumentResult(BaseModel):
@@ -76,6 +78,15 @@ def _check(request: Request, source: str, f: dict[str, Any]) -> DocumentCheck:
         if dg2 is not None:
             dgs[2] = dg2
         return check_epassport(sod, dgs, load_trust(settings), doc_type=f["doc_type"], birth_date=birth)
+    if source == "document_photo":
+        from ..documents.ocr import read_mrz
+
+        if f["document_photo"] is None:
+            raise ApiError(422, "missing_image", "source document_photo needs the `document_photo` image")
+        image = request.app.state.engine.decode(read_image(f["document_photo"], "document_photo", limit))
+        f["document_photo"].file.seek(0)
+        return check_mrz(read_mrz(image), doc_type=f["doc_type"], source="document_photo_ocr", birth_date=birth,
+                         expiry_date=parse_date(f["expiry_date"], "expiry_date"))
     if not f["mrz"]:
         raise ApiError(422, "missing_field", "source mrz needs the `mrz` text")
     text = repair_ocr(f["mrz"]) if f["ocr"] else f["mrz"]
