@@ -217,3 +217,18 @@ def test_mrz_read_by_ocr_from_a_document_photo(dsvc, shared_data):
                          data={"source": "document_photo", "doc_type": "passport"},
                          files={"document_photo": ("page.jpg", page, "image/jpeg")})
     assert _codes(r.json()) == ["mrz_number_mismatch"]
+
+
+def test_page_photo_attached_first_is_compared_with_the_chip_portrait(dsvc, images, pki):
+    """The clerk photographed the passport page (attached as the ID portrait), then read the chip:
+    the printed portrait of another face is photo substitution; the chip portrait becomes the ID portrait."""
+    dgs, sod = _passport(pki, images)
+    for page, code in ((images["imp_b"], "portrait_substitution_suspected"), (images["same_c"], "portraits_agree")):
+        s = dsvc.create("L898902C3", doc_type="passport").json()
+        assert dsvc.portrait(s["id"], page).status_code == 200
+        r = dsvc.client.post(f"/v1/sessions/{s['id']}/document", headers=dsvc.h("clerk"),
+                             data={"source": "epassport_chip"}, files=_chip_files(dgs, sod))
+        assert r.status_code == 200, r.text
+        assert _codes(r.json()) == ["chip_authenticated", code]
+    decided = dsvc.live(s["id"], [images["same_b"]], s["challenge"]["nonce"]).json()
+    assert decided["decision"] == "approved"

@@ -10,11 +10,12 @@ from __future__ import annotations
 from .findings import Finding
 
 
-def compare_portraits(engine, chip_portrait: bytes, printed_photo: bytes, *, fmr: float) -> Finding:
+def compare_portraits(engine, chip_portrait: bytes, printed_photo, *, fmr: float, printed_is_template: bool = False) -> Finding:
     """``portraits_agree`` when the printed portrait matches the chip portrait at ``fmr``, else
-    ``portrait_substitution_suspected``. Bad images raise the engine's errors (no face, bad image)."""
+    ``portrait_substitution_suspected``. ``printed_photo``: image bytes, or the template of a page
+    photo analysed earlier (``printed_is_template``). Bad images raise the engine's errors."""
     chip = engine.analyze(chip_portrait, role="portrait")
-    printed = engine.analyze(printed_photo, role="portrait")
+    printed = printed_photo if printed_is_template else engine.analyze(printed_photo, role="portrait")
     score, threshold, same = engine.compare(chip, printed, fmr)
     details = {"score": round(float(score), 4), "threshold": round(float(threshold), 4), "fmr": fmr,
                "calibration": engine.calibration.name, "model": engine.model_id}

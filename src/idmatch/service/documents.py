@@ -19,7 +19,8 @@ from ..documents.chip import TrustStore
 from ..documents.findings import Finding
 from ..documents.reader import DocumentCheck, claimed_number_finding
 from ..documents.substitution import compare_portraits
-from ..store.models import RegSession, utcnow
+from ..store.models import RegSession, Template, utcnow
+from ..store.store import blob_aad
 from .auth import Principal
 from .problems import ApiError
 from .schemas import ConsentIn, DocumentIn, SessionCreate
@@ -53,6 +54,11 @@ class DocumentService:
         findings: list[Finding] = list(check.findings)
         if document_photo is not None and check.portrait is not None:
             findings.append(compare_portraits(self.sessions.engine, check.portrait, document_photo, fmr=policy.fmr))
+        elif check.portrait is not None:   # a page photo attached earlier as the ID portrait is the printed portrait
+            stored = self._stored_portrait(sid)
+            if stored is not None:
+                findings.append(compare_portraits(self.sessions.engine, check.portrait, stored, fmr=policy.fmr,
+                                                  printed_is_template=True))
         with self.store.session() as db, db.begin():
             s = db.execute(select(RegSession).where(RegSession.id == sid).with_for_update()).scalar_one_or_none()
             if s is None:
@@ -76,6 +82,17 @@ class DocumentService:
         return {"session": out, "document": {"source": check.source, "doc_type": check.number.doc_type,
                                              "portrait_from": check.portrait_source, "findings": reasons,
                                              "notes": list(check.notes)}}
+
+    def _stored_portrait(self, sid: str):
+        """The template of the portrait already attached to the session (encrypted at rest), or None."""
+        import numpy as np
+
+        with self.store.session() as db:
+            t = db.execute(select(Template).where(Template.session_id == sid, Template.kind == "portrait")).scalar_one_or_none()
+        if t is None:
+            return None
+        plain = self.store.crypto.decrypt(t.key_id, t.blob, blob_aad(t.session_id, "template", t.kind, t.frame))
+        return np.frombuffer(plain, dtype=np.float32)
 
     def create_from(self, check: DocumentCheck, consent: dict, liveness_mode: str, p: Principal, *,
                     document_photo: bytes | None = None) -> dict:
