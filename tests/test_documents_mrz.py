@@ -123,3 +123,20 @@ def test_repair_undoes_layout_slips_but_not_misreads():
     assert m.check_digits_valid and m.issuing_state == "UTO" and m.nationality == "UTO"
     misread = ocr.replace("7408122", "7408123")          # a digit misread in the birth date stays caught
     assert not parse_mrz(repair_ocr(misread), today=TODAY).check_digits_valid
+
+
+def test_td1_long_document_number_overflows_into_optional_data():
+    """ICAO 9303 part 5: a 12-character number — 9 in place, '<', the rest and its check digit in the
+    optional data; the mrz package reads only 9, idmatch checks the whole."""
+    from mrz.base.functions import hash_string
+
+    g = TD1.splitlines()
+    number = "D23145890123"
+    line1 = (g[0][:5] + number[:9] + "<" + number[9:] + hash_string(number)).ljust(30, "<")
+    composite = line1[5:30] + g[1][0:7] + g[1][8:15] + g[1][18:29]
+    line2 = g[1][:29] + hash_string(composite)
+    m = parse_mrz("\n".join([line1, line2, g[2]]), today=TODAY)
+    assert m.document_number == number and m.check_digits_valid, m.failed_checks
+    misread = line1.replace("<1233", "<1243")
+    m = parse_mrz("\n".join([misread, line2, g[2]]), today=TODAY)
+    assert not m.check_digits_valid and "document_number_hash" in m.failed_checks

@@ -18,6 +18,7 @@ from mrz.checker.mrvb import MRVBCodeChecker
 from mrz.checker.td1 import TD1CodeChecker
 from mrz.checker.td2 import TD2CodeChecker
 from mrz.checker.td3 import TD3CodeChecker
+from mrz.base.functions import hash_string
 
 from ..errors import IdmatchError
 from .findings import Finding
@@ -161,9 +162,17 @@ def parse_mrz(text: str, *, today: dt.date | None = None) -> MrzResult:
         raise MrzUnreadable(f"the {fmt} MRZ could not be laid out: {exc}", details={"format": fmt}) from None
     f = checker.fields()
     checks = {desc.replace(" ", "_"): bool(ok) for desc, ok in checker.report.fields}
+    number = f.document_number
+    if fmt == "TD1" and lines[0][14] == "<" and lines[0][15] != "<":
+        # ICAO 9303 part 5: a number over 9 characters continues in the optional data, its check digit
+        # after it; the library reads only the first 9 characters, so the long number is checked here
+        extension = lines[0][15:30].split("<")[0]
+        number = lines[0][5:14] + extension[:-1]
+        checks["document_number_hash"] = len(extension) >= 2 and hash_string(number) == extension[-1]
+        checks["document_number_format"] = bool(re.fullmatch(r"[A-Z0-9]+", number))
     return MrzResult(
         format=fmt, document_code=f.document_type.replace("<", ""), issuing_state=f.country.replace("<", ""),
-        document_number=normalise_number(f.document_number), nationality=f.nationality.replace("<", ""),
+        document_number=normalise_number(number), nationality=f.nationality.replace("<", ""),
         birth_date=yymmdd(f.birth_date, kind="birth", today=today),
         expiry_date=yymmdd(f.expiry_date, kind="expiry", today=today),
         sex=f.sex, surname=f.surname, given_names=f.name, checks=checks)
