@@ -123,3 +123,25 @@ def test_trust_folder_with_pem_and_master_list(tmp_path, chip, pki):
     store = TrustStore.from_folder(ml_dir)
     assert len(store.certs) == 2
     assert _codes(passive_authentication(sod, dgs, store)) == ["chip_authenticated"]
+
+
+@pytest.mark.parametrize("scheme", ["rsa", "rsa_pss"])
+def test_rsa_document_signers(scheme):
+    """RSA PKCS#1 v1.5 and RSA-PSS document signers (most states' DSCs) verify, and a flipped
+    signature byte fails, as for ECDSA."""
+    pki = make_pki(dsc_key=scheme)
+    dgs = {1: make_dg1(MRZ), 2: make_dg2(jpeg_face(size=(102, 126)))}
+    sod = make_sod(pki, dgs)
+    assert _codes(passive_authentication(sod, dgs, TrustStore([pki.csca]))) == ["chip_authenticated"]
+    i = len(sod) - 20                      # inside the signature, the last field of the SOD
+    assert _codes(passive_authentication(flip(sod, i), dgs, TrustStore([pki.csca]))) == ["chip_signature_invalid"]
+
+
+def test_oversized_dg2_portrait_is_refused_before_decoding():
+    from PIL import Image
+    import io
+
+    buf = io.BytesIO()
+    Image.new("L", (5000, 4000)).save(buf, format="JPEG", quality=10)
+    with pytest.raises(ChipDataError, match="over"):
+        read_dg2(make_dg2(buf.getvalue()))

@@ -32,6 +32,7 @@ from .findings import Finding
 log = logging.getLogger(__name__)
 
 LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
+MAX_PORTRAIT_PIXELS = 4096 * 4096     # chip portraits are a few hundred pixels a side
 MASTER_LIST = "2.23.136.1.1.2"
 
 
@@ -185,6 +186,8 @@ def read_dg2(dg2: bytes) -> Portrait:
 
     try:
         with Image.open(io.BytesIO(img)) as im:
+            if im.width * im.height > MAX_PORTRAIT_PIXELS:      # header only so far: refuse before decoding
+                raise ChipDataError(f"the DG2 portrait is {im.width}x{im.height}: over {MAX_PORTRAIT_PIXELS} pixels")
             im.load()
             size = im.size
             if fmt == "jpeg2000":
