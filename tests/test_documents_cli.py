@@ -63,3 +63,11 @@ def test_resident_id_reader_output(capsys, monkeypatch, birth, code, codes):
     argv = ["--reader-number-stdin"] + (["--birth-date", birth] if birth else [])
     got, out = _run(argv, capsys, monkeypatch, "11010519491231002X\n")
     assert got == code and [x["code"] for x in out["findings"]] == codes
+
+
+def test_document_photo_by_ocr(shared_data, capsys, monkeypatch):
+    pytest.importorskip("rapidocr_onnxruntime", reason="MRZ OCR is an optional install (docs/documents.md)")
+    page = shared_data / "documents" / "fastmrz" / "td3.jpg"
+    code, out = _run(["--image", str(page), "--birth-date", "1974-08-12"], capsys, monkeypatch)
+    assert out["source"] == "document_photo_ocr" and out["mrz"]["format"] == "TD3"
+    assert [x["code"] for x in out["findings"]] == ["document_expired"] and code == 1     # the ICAO specimen expired in 2012

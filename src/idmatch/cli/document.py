@@ -2,6 +2,7 @@
 
   idmatch document check --type resident_id              # number from a prompt (never argv)
   idmatch document check --type passport --mrz mrz.txt [--ocr] [--birth-date 1974-08-12]
+  idmatch document check --type passport --image page.jpg          # MRZ by OCR (optional install)
   idmatch document check --sod EF.SOD --dg1 DG1 --dg2 DG2 --trust csca/ [--portrait-out face.jpg]
   idmatch document check --reader-number-stdin --chip-photo photo.bmp [--birth-date ...]
 
@@ -26,6 +27,7 @@ def register(sub) -> None:
     c.add_argument("--type", default=None, help="document type (resident_id, passport, hk_macau_permit, ...)")
     c.add_argument("--mrz", type=Path, help="a text file with the MRZ lines ('-': standard input)")
     c.add_argument("--ocr", action="store_true", help="the MRZ text comes from OCR: repair the layout first")
+    c.add_argument("--image", type=Path, help="a document photo: read its MRZ by OCR (optional rapidocr-onnxruntime)")
     c.add_argument("--sod", type=Path, help="EF.SOD as read from the chip")
     c.add_argument("--dg1", type=Path, help="DG1 as read from the chip")
     c.add_argument("--dg2", type=Path, help="DG2 as read from the chip")
@@ -58,6 +60,13 @@ def run_check(args) -> int:
         trust = TrustStore.from_folder(args.trust) if args.trust else None
         check = reader.check_epassport(args.sod.read_bytes(), dgs, trust, doc_type=args.type or "passport",
                                        birth_date=args.birth_date)
+    elif args.image:
+        from ..documents.ocr import read_mrz
+        from ..imaging import decode_image
+
+        mrz = read_mrz(decode_image(args.image.read_bytes()))
+        check = reader.check_mrz(mrz, doc_type=args.type or "passport", source="document_photo_ocr",
+                                 birth_date=args.birth_date, expiry_date=args.expiry_date)
     elif args.mrz:
         text = sys.stdin.read() if str(args.mrz) == "-" else args.mrz.read_text()
         check = reader.check_mrz_text(repair_ocr(text) if args.ocr else text, doc_type=args.type or "passport",
