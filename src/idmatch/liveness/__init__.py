@@ -34,7 +34,7 @@ from .challenge import ACTIONS, Challenge, ChallengeError, challenge_entropy_bit
 from .check import (REASONS, AnalyzedFrames, ChallengeConfig, ChallengeResult, FrameReport, analyze_frames,
                     check_challenge, follow_steps, identity_threshold, judge)
 from .passive import LivenessResult, PadModel, PassiveLiveness, shipped_model
-from .pose import HeadPose, estimate_pose
+from ..pose import HeadPose, estimate_pose
 
 __all__ = [
     "ACTIONS", "AnalyzedFrames", "Challenge", "ChallengeConfig", "ChallengeError", "ChallengeResult", "FrameReport", "HeadPose",

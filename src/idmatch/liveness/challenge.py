@@ -19,6 +19,13 @@ from ..errors import IdmatchError
 ACTIONS: tuple[str, ...] = ("turn_left", "turn_right", "look_up", "look_down", "move_closer")
 DEFAULT_LENGTH = 3
 DEFAULT_TTL_S = 60.0
+MAX_TTL_S = 60.0
+TURNS = ("turn_left", "turn_right")   # the steps whose evidence is 3-D (parallax): every challenge has one
+# prompt schedule, seconds from the start of the capture: drawn by the server, so a recorded or
+# pre-rendered sequence cannot know when each movement must begin
+FIRST_PROMPT_S = (1.0, 2.0)
+PROMPT_GAP_S = (2.2, 3.2)
+TAIL_S = 2.6
 
 INSTRUCTIONS = {
     "turn_left": "Turn your head to your left",
@@ -36,8 +43,12 @@ class ChallengeError(IdmatchError):
 
 def count_sequences(length: int, actions: Sequence[str] = ACTIONS) -> int:
     """How many distinct sequences :meth:`Challenge.issue` can draw: no action twice in a row,
-    ``move_closer`` at most once (a face cannot keep coming closer)."""
-    return sum(_completions(length - 1, a, a == "move_closer", actions) for a in actions)
+    ``move_closer`` at most once (a face cannot keep coming closer), at least one turn (the step
+    with 3-D evidence) when the action set has turns."""
+    def total(acts: Sequence[str]) -> int:
+        return sum(_completions(length - 1, a, a == "move_closer", acts) for a in acts) if acts else 0
+    no_turn = [a for a in actions if a not in TURNS]
+    return total(actions) - (total(no_turn) if len(no_turn) < len(actions) else 0)
 
 
 def challenge_entropy_bits(length: int = DEFAULT_LENGTH, actions: Sequence[str] = ACTIONS) -> float:
@@ -51,6 +62,8 @@ class Challenge:
     issued_at: float
     expires_at: float
     meta: dict = field(default_factory=dict)
+    prompt_at: list[float] | None = None   # seconds after the capture starts at which step k is prompted
+    capture_s: float | None = None          # length of the capture the client must send
 
     @classmethod
     def issue(cls, rng: np.random.Generator | int | None = None, length: int = DEFAULT_LENGTH,
@@ -63,8 +76,8 @@ class Challenge:
         """
         if length < 1 or length > 8:
             raise ChallengeError(f"challenge length must be 1..8, got {length}")
-        if ttl_s <= 0:
-            raise ChallengeError(f"challenge ttl must be positive, got {ttl_s}")
+        if not 0 < ttl_s <= MAX_TTL_S:
+            raise ChallengeError(f"challenge ttl must be in (0, {MAX_TTL_S:g}] s, got {ttl_s}")
         now = time.time() if now is None else float(now)
         if rng is None:
             sysrand = secrets.SystemRandom()
@@ -74,14 +87,24 @@ class Challenge:
             g = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
             pick = lambda opts: opts[int(g.integers(len(opts)))]  # noqa: E731
             nonce = g.bytes(16).hex()
-        # uniform over valid sequences: sample step by step weighted by completions
-        steps: list[str] = []
-        for i in range(length):
-            opts = [a for a in actions if (not steps or a != steps[-1]) and not (a == "move_closer" and "move_closer" in steps)]
-            weights = [_completions(length - i - 1, a, "move_closer" in steps or a == "move_closer", actions) for a in opts]
-            expanded = [a for a, wt in zip(opts, weights) for _ in range(wt)]
-            steps.append(pick(expanded))
-        return cls(nonce=nonce, steps=steps, issued_at=now, expires_at=now + float(ttl_s))
+        # uniform over valid sequences: sample step by step weighted by completions; redraw the
+        # (few) sequences without a turn, which keeps the draw uniform over those with one
+        need_turn = any(a in TURNS for a in actions)
+        while True:
+            steps: list[str] = []
+            for i in range(length):
+                opts = [a for a in actions if (not steps or a != steps[-1]) and not (a == "move_closer" and "move_closer" in steps)]
+                weights = [_completions(length - i - 1, a, "move_closer" in steps or a == "move_closer", actions) for a in opts]
+                expanded = [a for a, wt in zip(opts, weights) for _ in range(wt)]
+                steps.append(pick(expanded))
+            if not need_turn or any(a in TURNS for a in steps):
+                break
+        uniform = (lambda lo, hi: lo + (hi - lo) * sysrand.random()) if rng is None else (lambda lo, hi: float(g.uniform(lo, hi)))
+        prompt_at = [round(uniform(*FIRST_PROMPT_S), 2)]
+        for _ in steps[1:]:
+            prompt_at.append(round(prompt_at[-1] + uniform(*PROMPT_GAP_S), 2))
+        return cls(nonce=nonce, steps=steps, issued_at=now, expires_at=now + float(ttl_s), prompt_at=prompt_at,
+                   capture_s=round(prompt_at[-1] + TAIL_S, 2))
 
     def expired(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) > self.expires_at
@@ -91,8 +114,11 @@ class Challenge:
         return [INSTRUCTIONS[s] for s in self.steps]
 
     def to_dict(self) -> dict:
-        return {"nonce": self.nonce, "steps": list(self.steps), "instructions": self.instructions,
-                "issued_at": self.issued_at, "expires_at": self.expires_at, **({"meta": self.meta} if self.meta else {})}
+        d = {"nonce": self.nonce, "steps": list(self.steps), "instructions": self.instructions,
+             "issued_at": self.issued_at, "expires_at": self.expires_at, **({"meta": self.meta} if self.meta else {})}
+        if self.prompt_at is not None:
+            d.update(prompt_at=list(self.prompt_at), capture_s=self.capture_s)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Challenge":
@@ -101,8 +127,12 @@ class Challenge:
             bad = [s for s in steps if s not in ACTIONS]
             if bad or not steps:
                 raise ChallengeError(f"unknown challenge steps: {bad or 'none given'}; known: {list(ACTIONS)}")
+            prompt_at = [float(t) for t in d["prompt_at"]] if d.get("prompt_at") is not None else None
+            if prompt_at is not None and len(prompt_at) != len(steps):
+                raise ChallengeError("prompt_at must give one time per step")
             return cls(nonce=str(d["nonce"]), steps=steps, issued_at=float(d.get("issued_at", 0.0)),
-                       expires_at=float(d["expires_at"]), meta=dict(d.get("meta", {})))
+                       expires_at=float(d["expires_at"]), meta=dict(d.get("meta", {})), prompt_at=prompt_at,
+                       capture_s=float(d["capture_s"]) if d.get("capture_s") is not None else None)
         except (KeyError, TypeError, ValueError) as e:
             raise ChallengeError(f"malformed challenge: {e}") from None
 

@@ -1,9 +1,13 @@
 """Check the frames a client captured against an issued :class:`~.challenge.Challenge`.
 
-Frame by frame: exactly one face; the same person throughout (SFace template of every frame
-against the most frontal one); head pose following the requested steps in order, with no other
-large movement before each step is done; passive PAD; and the best frontal frame to match.
-Reasons are stable codes (``REASONS``); a result passes only when there are none.
+Frame by frame: exactly one face and a head pose. Over the capture: the same person throughout
+(SFace templates of a subset of frames, each against the most frontal one and against its
+neighbour); the frames arriving at the capture rate with no repeats; the head following the
+requested steps in order, each as a reaction to its prompt (not before it, not long after),
+with no other large movement before each step is done; every turn showing depth
+(:mod:`.parallax`); passive PAD; the best frontal frame to match, and the turned frames the ID
+portrait must match too. Reasons are stable codes (``REASONS``); a result passes only when there
+are none.
 """
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from ..errors import IdmatchError
 from ..match import cosine_score
 from ..models import DetectedFace
 from .challenge import Challenge, ChallengeError
-from .pose import HeadPose, estimate_pose
+from .parallax import parallax
+from ..pose import HeadPose, estimate_pose
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +34,18 @@ REASONS = {
     "no_face": "too many frames without a face",
     "multiple_faces": "more than one face in a frame",
     "identity_changed": "the face is not the same person in every frame",
+    "face_jump": "the face jumps between two frames: a cut, a swapped photo or a spliced stream",
     "static_sequence": "the frames do not move: a still image, not a live person",
+    "frozen_frames": "the capture repeats identical frames: a frozen, looped or injected stream",
+    "frame_timing": "the frames do not come at the capture rate the challenge asks (10 frames/s, no gaps, "
+                    "the whole prompt schedule)",
+    "reaction_timing": "a movement started before its prompt was shown or long after it: not a live reaction",
     "challenge_not_followed": "the head movements do not follow the requested steps in order",
+    "no_depth": "the head turn shows no depth: the face moves like a flat or folded sheet, not a head",
     "spoof_suspected": "the passive check scores the frames as a print or screen replay",
 }
 POSE_ACTIONS = ("turn_left", "turn_right", "look_up", "look_down")
+TURN_ACTIONS = ("turn_left", "turn_right")
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,18 @@ class ChallengeConfig:
     static_pixel_diff: float = 1.5  # ... and aligned crops differing less than this (0-255) = static
     frontal_deg: float = 10.0
     mirrored: bool = False          # frames are a mirrored (selfie-preview) image
+    # server-owned capture (used when the challenge carries a prompt schedule)
+    work_side: int = 320            # frames are detected (pose, tracking) at most this many pixels on their longer side
+    embed_every: int = 8            # identity: every n-th frame is embedded (and compared with its neighbours)
+    pad_every: int = 16             # passive PAD on every n-th frame with a face
+    max_jump: float = 1.0           # face centre moving more than its width in 0.1 s = a cut (timed captures; real: <= 0.55)
+    min_fps: float = 8.0            # median frame interval must be at most 1/min_fps
+    max_gap_s: float = 0.6          # no hole in the capture longer than this
+    frozen_diff: float = 0.35       # consecutive frames closer than this (mean |diff|, 0-255, 64x48 grey) are repeats
+    max_frozen_fraction: float = 0.15
+    min_reaction_s: float = 0.2     # a step reached sooner than this after its prompt was anticipated
+    max_step_s: float = 4.0         # ... and later than this after its prompt was not a reaction
+    min_parallax: float | None = 0.035  # 3-D evidence of every turn (liveness/parallax.py); None: not checked
 
 
 @dataclass
@@ -60,14 +84,16 @@ class FrameReport:
     index: int
     faces: int
     pose: HeadPose | None = None
-    similarity: float | None = None
+    similarity: float | None = None   # vs the reference frame; None when the frame was not embedded
     pad_score: float | None = None
     sharpness: float | None = None
+    time_s: float | None = None
 
     def to_dict(self) -> dict:
         r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
         return {"index": self.index, "faces": self.faces, "pose": self.pose.to_dict() if self.pose else None,
-                "similarity": r(self.similarity), "pad_score": r(self.pad_score), "sharpness": r(self.sharpness)}
+                "similarity": r(self.similarity), "pad_score": r(self.pad_score), "sharpness": r(self.sharpness),
+                "time_s": r(self.time_s)}
 
 
 @dataclass
@@ -83,8 +109,11 @@ class ChallengeResult:
     pad_threshold: float | None = None
     identity_threshold: float | None = None
     min_similarity: float | None = None
+    parallax: list[float | None] = field(default_factory=list)   # per step: 3-D evidence of turns (None: not a turn)
+    match_frames: list[int] = field(default_factory=list)         # frames the ID portrait must also match: turned ones
     timings_ms: dict[str, float] = field(default_factory=dict)
     best_frame: np.ndarray | None = field(default=None, repr=False)  # BGR image of the best frame
+    templates: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # frame index → SFace template
 
     def to_dict(self, per_frame: bool = True) -> dict:
         r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
@@ -93,6 +122,7 @@ class ChallengeResult:
              "step_frames": self.step_frames, "best_frame_index": self.best_frame_index,
              "pad_score": r(self.pad_score), "pad_threshold": r(self.pad_threshold),
              "identity_threshold": r(self.identity_threshold), "min_similarity": r(self.min_similarity),
+             "parallax": [r(p) for p in self.parallax], "match_frames": list(self.match_frames),
              "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()}}
         if per_frame:
             d["per_frame"] = [f.to_dict() for f in self.per_frame]
@@ -113,29 +143,47 @@ def _condition(action: str, dyaw: float, dpitch: float, scale: float, cfg: Chall
     raise ChallengeError(f"unknown challenge step {action!r}")
 
 
-def follow_steps(steps: Sequence[str], poses: Sequence[HeadPose | None], cfg: ChallengeConfig = ChallengeConfig()
-                 ) -> tuple[bool, list[int | None]]:
+def follow_steps(steps: Sequence[str], poses: Sequence[HeadPose | None], cfg: ChallengeConfig = ChallengeConfig(),
+                 times: Sequence[float] | None = None, prompt_at: Sequence[float] | None = None
+                 ) -> tuple[bool, list[int | None], bool]:
     """Walk the frames: each step must be reached after the previous one, and no other head
     direction may be reached while a step is pending (a replayed clip that wanders fails).
-    Returns (followed, frame index at which each step was completed)."""
+
+    With a prompt schedule (``times`` of each frame and ``prompt_at`` of each step, seconds from the
+    capture start) movements are measured from the applicant's own start pose (the frames before
+    the first prompt), and step k counts only when reached between ``prompt_at[k] + min_reaction_s``
+    and ``prompt_at[k] + max_step_s``; reaching it (or another direction) before its prompt is an
+    anticipation. Returns (followed, frame index at which each step was completed, timing_ok)."""
     idx = [i for i, p in enumerate(poses) if p is not None]
     done: list[int | None] = [None] * len(steps)
     if not idx:
-        return False, done
-    # yaw is measured from the frontal pose itself (the estimator reads a frontal face as 0±5°);
-    # pitch from the median over the frames (people hold their head level differently; the
-    # estimator's neutral varies by a few degrees); size from the first frames (move_closer)
-    base = idx[:max(1, cfg.baseline_frames)]
-    yaw0 = 0.0
-    pitch0 = float(np.median([poses[i].pitch for i in idx]))
-    size0 = float(np.median([poses[i].size for i in base]))
+        return False, done, True
+    timed = times is not None and prompt_at is not None
+    if timed:
+        before = [i for i in idx if times[i] < prompt_at[0]] or idx[:max(1, cfg.baseline_frames)]
+        yaw0 = float(np.median([poses[i].yaw for i in before]))
+        pitch0 = float(np.median([poses[i].pitch for i in before]))
+        size0 = float(np.median([poses[i].size for i in before]))
+    else:
+        # yaw is measured from the frontal pose itself (the estimator reads a frontal face as 0±5°);
+        # pitch from the median over the frames; size from the first frames (move_closer)
+        base = idx[:max(1, cfg.baseline_frames)]
+        yaw0 = 0.0
+        pitch0 = float(np.median([poses[i].pitch for i in idx]))
+        size0 = float(np.median([poses[i].size for i in base]))
     k = 0
     for i in idx:
         if k >= len(steps):
             break
         p = poses[i]
         dyaw, dpitch, scale = p.yaw - yaw0, p.pitch - pitch0, p.size / max(size0, 1e-6)
+        early = timed and times[i] < prompt_at[k] + cfg.min_reaction_s
+        if timed and times[i] > prompt_at[k] + cfg.max_step_s:
+            return False, done, True
         if _condition(steps[k], dyaw, dpitch, scale, cfg):
+            if early:
+                log.debug("frame %d: %s reached %.2f s after its prompt", i, steps[k], times[i] - prompt_at[k])
+                return False, done, False
             done[k] = i
             k += 1
             continue
@@ -143,8 +191,8 @@ def follow_steps(steps: Sequence[str], poses: Sequence[HeadPose | None], cfg: Ch
         for other in POSE_ACTIONS:
             if other not in allowed and _condition(other, dyaw, dpitch, scale, cfg, cfg.conflict_factor):
                 log.debug("frame %d: %s reached while waiting for %s", i, other, steps[k])
-                return False, done
-    return k == len(steps), done
+                return False, done, True
+    return k == len(steps), done, True
 
 
 def _sharpness(aligned: np.ndarray) -> float:
@@ -153,13 +201,21 @@ def _sharpness(aligned: np.ndarray) -> float:
 
 @dataclass
 class AnalyzedFrames:
-    """Per-frame work that does not depend on the challenge: faces, poses, templates, PAD scores.
-    Judge it against any number of challenges with :func:`judge` (tests and benchmarks do)."""
+    """Per-frame work that does not depend on the challenge: faces, poses, templates of a subset of
+    frames, PAD scores, grey frames for the depth check. Judge it against any number of challenges
+    with :func:`judge` (tests and benchmarks do)."""
 
     images: list[np.ndarray]
     faces: list[DetectedFace | None]
     reports: list[FrameReport]
     valid: list[int]
+    grays: list[np.ndarray] = field(default_factory=list, repr=False)   # at the work size
+    gray_scale: list[float] = field(default_factory=list)                 # work size / full size, per frame
+    embedded: list[int] = field(default_factory=list)
+    templates: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    frozen_pairs: int = 0
+    max_jump: float = 0.0               # largest face-centre move between consecutive frames, in face widths per 0.1 s
+    frame_times: list[float] | None = None
     pitch0: float = 0.0
     reference: int | None = None
     pad_threshold: float | None = None
@@ -167,55 +223,96 @@ class AnalyzedFrames:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+def _embedded_subset(valid: list[int], reports: list[FrameReport], every: int) -> list[int]:
+    """Frames to embed: all of a short capture; else every ``every``-th frame with a face, the last
+    one, and every turn's peak (a local extreme of yaw at least 10° from the median), so the ID
+    portrait can be matched against the turned face."""
+    if len(valid) <= 16:
+        return list(valid)
+    sub = set(valid[::every]) | {valid[-1]}
+    yaw = {i: reports[i].pose.yaw for i in valid}
+    y0 = float(np.median(list(yaw.values())))
+    for n, i in enumerate(valid):
+        near = valid[max(0, n - 3):n + 4]
+        if abs(yaw[i] - y0) >= 10 and abs(yaw[i] - y0) == max(abs(yaw[j] - y0) for j in near):
+            sub.add(i)
+    return sorted(sub)
+
+
 def analyze_frames(engine, frames: Sequence[bytes | np.ndarray | str], passive=None, use_passive: bool = True,
-                   config: ChallengeConfig = ChallengeConfig()) -> AnalyzedFrames:
-    """Decode, detect, pose, embed (vs the most frontal frame) and PAD-score every frame."""
+                   config: ChallengeConfig = ChallengeConfig(), frame_times: Sequence[float] | None = None
+                   ) -> AnalyzedFrames:
+    """Decode and detect every frame (pose, a small grey copy for the frozen-frame check); embed a
+    subset (identity continuity); PAD-score a subset. ``frame_times``: seconds from the capture start."""
     from ..detect import choose_face, find_faces
 
     cfg = config
     if len(frames) > cfg.max_frames:
         raise ChallengeError(f"{len(frames)} frames sent, at most {cfg.max_frames} accepted", code="too_many_frames")
+    if frame_times is not None and len(frame_times) != len(frames):
+        raise ChallengeError(f"{len(frame_times)} frame times for {len(frames)} frames", code="bad_frame_times")
     t0 = time.perf_counter()
     images = [f if isinstance(f, np.ndarray) else engine.decode(f) for f in frames]
     t1 = time.perf_counter()
     reports: list[FrameReport] = []
     faces: list[DetectedFace | None] = []
-    aligned: list[np.ndarray | None] = []
+    grays: list[np.ndarray] = []
+    scales: list[float] = []
     for i, img in enumerate(images):
-        found, _ = find_faces(img, engine.detector, engine.config.detection)
-        rep = FrameReport(index=i, faces=len(found))
+        # detection, pose and tracking at the work size; faces are mapped back to the full frame
+        scale = min(1.0, cfg.work_side / max(img.shape[:2]))
+        work = img if scale == 1.0 else cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        found, _ = find_faces(work, engine.detector, engine.config.detection)
+        rep = FrameReport(index=i, faces=len(found), time_s=None if frame_times is None else float(frame_times[i]))
         face = None
         if len(found) == 1:
-            face = choose_face(found, img.shape, engine.config.detection)
+            face = choose_face(found, work.shape, engine.config.detection).scaled(1.0 / scale)
             rep.pose = estimate_pose(face.landmarks, mirrored=cfg.mirrored)
+            if rep.pose is None:      # a degenerate landmark layout: no usable face in this frame
+                face = None
         faces.append(face)
-        aligned.append(engine.align(img, face) if face is not None else None)
         reports.append(rep)
+        grays.append(cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work)
+        scales.append(scale)
+    small = [cv2.resize(g, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32) for g in grays]
+    frozen = sum(1 for a, b in zip(small[:-1], small[1:]) if float(np.mean(np.abs(a - b))) < cfg.frozen_diff)
     t2 = time.perf_counter()
     valid = [i for i, f in enumerate(faces) if f is not None]
-    out = AnalyzedFrames(images=images, faces=faces, reports=reports, valid=valid)
-    out.timings_ms = {"decode": (t1 - t0) * 1e3, "detect_align": (t2 - t1) * 1e3}
+    out = AnalyzedFrames(images=images, faces=faces, reports=reports, valid=valid, grays=grays, frozen_pairs=frozen,
+                         frame_times=None if frame_times is None else [float(t) for t in frame_times])
+    out.timings_ms = {"decode": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3}
+    out.gray_scale = scales
     if not valid:
         return out
-    for i in valid:
-        reports[i].sharpness = _sharpness(aligned[i])
     out.pitch0 = float(np.median([reports[i].pose.pitch for i in valid]))
-    out.reference = min(valid, key=lambda i: _frontalness(reports[i], out.pitch0))
+    for a, b in zip(valid[:-1], valid[1:]):
+        if b == a + 1:
+            fa, fb = faces[a], faces[b]
+            d = float(np.hypot(fa.center[0] - fb.center[0], fa.center[1] - fb.center[1])) / max(fa.box[2], 1.0)
+            if frame_times is not None:
+                d *= 0.1 / max(float(frame_times[b]) - float(frame_times[a]), 0.02)
+                out.max_jump = max(out.max_jump, d)
+    out.embedded = _embedded_subset(valid, reports, cfg.embed_every)
+    aligned = {i: engine.align(images[i], faces[i]) for i in out.embedded}
+    for i in out.embedded:
+        reports[i].sharpness = _sharpness(aligned[i])
+    out.reference = min(out.embedded, key=lambda i: _frontalness(reports[i], out.pitch0))
     # one batch, no flip augmentation: consistency needs no extra accuracy, and it halves the cost
-    embs = np.atleast_2d(engine.recognizer.embed(np.stack([aligned[i] for i in valid])))
-    ref_t = embs[valid.index(out.reference)]
-    for i, e in zip(valid, embs):
-        reports[i].similarity = cosine_score(ref_t, e)
-    g0 = cv2.cvtColor(aligned[valid[0]], cv2.COLOR_BGR2GRAY).astype(np.float32)
+    embs = np.atleast_2d(engine.recognizer.embed(np.stack([aligned[i] for i in out.embedded])))
+    out.templates = {i: e for i, e in zip(out.embedded, embs)}
+    ref_t = out.templates[out.reference]
+    for i in out.embedded:
+        reports[i].similarity = cosine_score(ref_t, out.templates[i])
+    g0 = cv2.cvtColor(aligned[out.embedded[0]], cv2.COLOR_BGR2GRAY).astype(np.float32)
     out.pixel_motion = max(float(np.mean(np.abs(cv2.cvtColor(aligned[i], cv2.COLOR_BGR2GRAY).astype(np.float32) - g0)))
-                           for i in valid)
+                           for i in out.embedded)
     t3 = time.perf_counter()
     if use_passive:
         if passive is None:
             from .passive import PassiveLiveness
 
             passive = PassiveLiveness(engine=engine)
-        for i in valid:
+        for i in out.embedded[::max(1, cfg.pad_every // max(1, cfg.embed_every))] if len(out.embedded) > 16 else out.embedded:
             reports[i].pad_score = passive.score_face(images[i], faces[i]).score
         out.pad_threshold = passive.threshold
     t4 = time.perf_counter()
@@ -236,8 +333,59 @@ def identity_threshold(engine, cfg: ChallengeConfig) -> float:
         return cfg.fallback_identity_threshold
 
 
+def _timing_ok(times: Sequence[float], challenge: Challenge, cfg: ChallengeConfig) -> bool:
+    t = np.asarray(times, dtype=np.float64)
+    if len(t) < 2 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+        return False
+    dt = np.diff(t)
+    if float(np.median(dt)) > 1.0 / cfg.min_fps or float(dt.max()) > cfg.max_gap_s:
+        return False
+    last_prompt = challenge.prompt_at[-1] if challenge.prompt_at else 0.0
+    return bool(t[0] <= cfg.max_gap_s and t[-1] >= last_prompt + 1.0)
+
+
+def _turn_evidence(frames: AnalyzedFrames, steps: Sequence[str], done: Sequence[int | None], yaw0: float
+                   ) -> tuple[list[float | None], list[int]]:
+    """Parallax of each completed turn (from the last near-start-pose frame before it to the frame
+    where it peaked) and, per turn, the embedded frame that turned furthest (for the match)."""
+    reports = frames.reports
+    par: list[float | None] = []
+    turned: list[int] = []
+    prev_end = 0
+    for step, end in zip(steps, done):
+        if end is None or step not in TURN_ACTIONS:
+            par.append(None)
+            prev_end = end if end is not None else prev_end
+            continue
+        start = end
+        for i in range(end, prev_end - 1, -1):
+            p = reports[i].pose
+            if p is not None and abs(p.yaw - yaw0) <= 5.0:
+                start = i
+                break
+        peak = end
+        for i in range(end, min(end + 6, len(reports))):
+            p = reports[i].pose
+            if p is not None and abs(p.yaw - yaw0) > abs(reports[peak].pose.yaw - yaw0):
+                peak = i
+        if start >= end or frames.faces[start] is None:
+            start = max((i for i in range(prev_end, end) if frames.faces[i] is not None), default=end)
+        if start < end:
+            face, k = frames.faces[start], frames.gray_scale[start]
+            box = tuple(v * k for v in face.box)
+            par.append(parallax(frames.grays[start:peak + 1], box, face.inter_eye_distance * k).parallax)
+        else:
+            par.append(0.0)
+        window = [i for i in frames.embedded if start <= i <= peak + 3]
+        if window:
+            turned.append(max(window, key=lambda i: abs(reports[i].pose.yaw - yaw0)))
+        prev_end = end
+    return par, turned
+
+
 def judge(challenge: Challenge, frames: AnalyzedFrames, identity_thr: float, now: float | None = None,
-          config: ChallengeConfig = ChallengeConfig(), timestamps: Sequence[float] | None = None) -> ChallengeResult:
+          config: ChallengeConfig = ChallengeConfig(), timestamps: Sequence[float] | None = None,
+          frame_times: Sequence[float] | None = None) -> ChallengeResult:
     """Apply the challenge's rules to analysed frames; see :func:`check_challenge`."""
     cfg = config
     now = time.time() if now is None else float(now)
@@ -246,6 +394,8 @@ def judge(challenge: Challenge, frames: AnalyzedFrames, identity_thr: float, now
     if challenge.expired(now) or (timestamps is not None and any(t > challenge.expires_at for t in timestamps)):
         res.reasons = ["challenge_expired"]
         return res
+    times = frame_times if frame_times is not None else frames.frame_times
+    scheduled = challenge.prompt_at is not None
     reports, valid = frames.reports, frames.valid
     reasons: list[str] = []
     if any(r.faces > 1 for r in reports):
@@ -257,10 +407,19 @@ def judge(challenge: Challenge, frames: AnalyzedFrames, identity_thr: float, now
         reasons.append("too_few_frames")
         res.reasons = reasons
         return res
+    if scheduled and (times is None or not _timing_ok(times, challenge, cfg)):
+        reasons.append("frame_timing")
+    # identity: every embedded frame against the reference AND against its embedded neighbour, so
+    # a morph or a swap cannot bridge from the frontal frames to the moving ones
     res.identity_threshold = float(identity_thr)
-    res.min_similarity = float(min(reports[i].similarity for i in valid))
+    emb = frames.embedded
+    sims = [reports[i].similarity for i in emb]
+    sims += [cosine_score(frames.templates[a], frames.templates[b]) for a, b in zip(emb[:-1], emb[1:])]
+    res.min_similarity = float(min(sims))
     if res.min_similarity < identity_thr:
         reasons.append("identity_changed")
+    if frames.max_jump > cfg.max_jump:
+        reasons.append("face_jump")
     yaws = [reports[i].pose.yaw for i in valid]
     pitches = [reports[i].pose.pitch for i in valid]
     sizes = [reports[i].pose.size for i in valid]
@@ -268,22 +427,39 @@ def judge(challenge: Challenge, frames: AnalyzedFrames, identity_thr: float, now
     if (pose_range < cfg.static_pose_deg and max(sizes) / max(min(sizes), 1e-6) < 1.05
             and frames.pixel_motion < cfg.static_pixel_diff):
         reasons.append("static_sequence")
-    followed, res.step_frames = follow_steps(challenge.steps, [r.pose for r in reports], cfg)
-    if not followed:
+    if len(reports) > 1 and frames.frozen_pairs / (len(reports) - 1) > cfg.max_frozen_fraction:
+        reasons.append("frozen_frames")
+    use_times = scheduled and times is not None
+    followed, res.step_frames, timing_ok = follow_steps(
+        challenge.steps, [r.pose for r in reports], cfg, times=times if use_times else None,
+        prompt_at=challenge.prompt_at if use_times else None)
+    if not timing_ok:
+        reasons.append("reaction_timing")
+    elif not followed:
         reasons.append("challenge_not_followed")
+    if use_times:
+        before = [i for i in valid if times[i] < challenge.prompt_at[0]] or valid[:max(1, cfg.baseline_frames)]
+        yaw0 = float(np.median([reports[i].pose.yaw for i in before]))
+    else:
+        yaw0 = 0.0
+    res.parallax, res.match_frames = _turn_evidence(frames, challenge.steps, res.step_frames, yaw0)
+    if cfg.min_parallax is not None and any(p is not None and p < cfg.min_parallax for p in res.parallax):
+        reasons.append("no_depth")
     if frames.pad_threshold is not None:
-        res.pad_score = float(np.median([reports[i].pad_score for i in valid]))
+        scored = [reports[i].pad_score for i in valid if reports[i].pad_score is not None]
+        res.pad_score = float(np.median(scored))
         res.pad_threshold = frames.pad_threshold
         if res.pad_score < frames.pad_threshold:
             reasons.append("spoof_suspected")
-    # best frame: the sharpest near-frontal frame of the right person
-    same = [i for i in valid if reports[i].similarity >= identity_thr] or valid
-    frontal = [i for i in same if abs(reports[i].pose.yaw) <= cfg.frontal_deg
+    # best frame: the sharpest near-frontal embedded frame of the right person
+    same = [i for i in emb if reports[i].similarity >= identity_thr] or emb
+    frontal = [i for i in same if abs(reports[i].pose.yaw - yaw0) <= cfg.frontal_deg
                and abs(reports[i].pose.pitch - frames.pitch0) <= cfg.frontal_deg]
     best = (max(frontal, key=lambda i: reports[i].sharpness) if frontal
             else min(same, key=lambda i: _frontalness(reports[i], frames.pitch0)))
     res.best_frame_index = best
     res.best_frame = frames.images[best]
+    res.templates = {i: frames.templates[i] for i in [best, *res.match_frames]}
     res.reasons = reasons
     res.passed = not reasons
     return res
@@ -291,23 +467,28 @@ def judge(challenge: Challenge, frames: AnalyzedFrames, identity_thr: float, now
 
 def check_challenge(engine, challenge: Challenge, frames: Sequence[bytes | np.ndarray | str],
                     now: float | None = None, passive=None, use_passive: bool = True,
-                    config: ChallengeConfig = ChallengeConfig(), timestamps: Sequence[float] | None = None
-                    ) -> ChallengeResult:
+                    config: ChallengeConfig = ChallengeConfig(), timestamps: Sequence[float] | None = None,
+                    frame_times: Sequence[float] | None = None) -> ChallengeResult:
     """Judge ``frames`` (in capture order) against ``challenge``.
 
     ``engine``: a :class:`~idmatch.pipeline.FaceEngine`. ``passive``: a :class:`.PassiveLiveness`
     (the shipped one when None and ``use_passive``). ``now``: submission time (epoch seconds);
     an expired challenge is refused before any frame is decoded. ``timestamps``: optional capture
-    times (epoch seconds); any after the deadline expires the challenge. Raises
-    :class:`IdmatchError` for undecodable frames or too many frames.
+    times (epoch seconds); any after the deadline expires the challenge. ``frame_times``: seconds
+    from the capture start of each frame -- required when the challenge carries a prompt schedule
+    (every challenge :meth:`Challenge.issue` draws does): the frame rate, the gaps and the reaction
+    to each prompt are judged on them. Raises :class:`IdmatchError` for undecodable frames or too
+    many frames.
     """
     now = time.time() if now is None else float(now)
     if challenge.expired(now):
         return ChallengeResult(passed=False, reasons=["challenge_expired"], nonce=challenge.nonce,
                                steps=list(challenge.steps))
     t0 = time.perf_counter()
-    analyzed = analyze_frames(engine, frames, passive=passive, use_passive=use_passive, config=config)
+    analyzed = analyze_frames(engine, frames, passive=passive, use_passive=use_passive, config=config,
+                              frame_times=frame_times)
     res = judge(challenge, analyzed, identity_threshold(engine, config), now=now, config=config, timestamps=timestamps)
+    res.timings_ms["judge"] = (time.perf_counter() - t0) * 1e3 - sum(analyzed.timings_ms.values())
     res.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
     res.timings_ms["frames"] = float(len(frames))
     return res

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..models import DetectedFace, Detector
 from .config import QualityProfile
-from .pose import HeadPose, estimate_head_pose
+from ..pose import HeadPose, estimate_pose
 
 CROP = 112
 
@@ -79,4 +79,4 @@ class FaceContext:
     def pose(self) -> HeadPose | None:
         if self.face is None:
             return None
-        return estimate_head_pose(self.face.landmarks)
+        return estimate_pose(self.face.landmarks)

@@ -6,7 +6,7 @@ The terminal shows one challenge prompt at a time and moves to the next once the
 made the movement. This endpoint only *paces the prompts*: it stores nothing, audits nothing and
 decides nothing — the liveness stage checks the submitted frames on its own. Detection only (no
 embedding), so a call costs a few tens of milliseconds. Pose convention as in
-:mod:`idmatch.liveness.pose` (unmirrored frame: ``yaw > 0`` = the subject's left, ``pitch > 0`` = up).
+:mod:`idmatch.pose` (unmirrored frame: ``yaw > 0`` = the subject's left, ``pitch > 0`` = up).
 
 ``GET /v1/review/{sid}/images`` (reviewer): the retained images of a session in review, audited.
 """
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1", tags=["web"])
 def frame_check(request: Request, image: UploadFile | None = File(None),
                 quality: bool = Query(False, description="also run the live-capture quality measures (codes + advice)"),
                 p: Principal = Depends(require("clerk"))) -> dict:
-    from ..liveness.pose import estimate_pose
+    from ..pose import estimate_pose
 
     require_multipart(request)  # after auth, as the service's own upload endpoints do
     st = request.app.state
