@@ -309,6 +309,9 @@ def _verify_signer(sd: cms.SignedData) -> tuple[x509.Certificate | None, str | N
     attrs = si["signed_attrs"]
     if not attrs:
         return dsc, "no signed attributes"
+    ct = next((a["values"][0].dotted for a in attrs if a["type"].native == "content_type"), None)
+    if ct != LDS_SECURITY_OBJECT:
+        return dsc, "the signed content-type attribute is not the LDS security object"
     md = next((a["values"][0].native for a in attrs if a["type"].native == "message_digest"), None)
     if md != hashlib.new(digest_algo, content).digest():
         return dsc, "the message digest attribute does not match the LDS security object"
