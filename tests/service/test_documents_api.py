@@ -232,3 +232,12 @@ def test_page_photo_attached_first_is_compared_with_the_chip_portrait(dsvc, imag
         assert _codes(r.json()) == ["chip_authenticated", code]
     decided = dsvc.live(s["id"], [images["same_b"]], s["challenge"]["nonce"]).json()
     assert decided["decision"] == "approved"
+
+
+def test_repeated_chip_read_is_not_compared_with_itself(dsvc, images, pki):
+    dgs, sod = _passport(pki, images)
+    s = dsvc.create("L898902C3", doc_type="passport").json()
+    for _ in range(2):
+        r = dsvc.client.post(f"/v1/sessions/{s['id']}/document", headers=dsvc.h("clerk"),
+                             data={"source": "epassport_chip"}, files=_chip_files(dgs, sod))
+        assert _codes(r.json()) == ["chip_authenticated"]

@@ -57,8 +57,10 @@ class DocumentService:
         elif check.portrait is not None:   # a page photo attached earlier as the ID portrait is the printed portrait
             stored = self._stored_portrait(sid)
             if stored is not None:
-                findings.append(compare_portraits(self.sessions.engine, check.portrait, stored, fmr=policy.fmr,
-                                                  printed_is_template=True))
+                f = compare_portraits(self.sessions.engine, check.portrait, stored, fmr=policy.fmr, printed_is_template=True)
+                if f.details["score"] < 0.9999:     # else the stored portrait is this very image (a repeated chip read)
+                    findings.append(f)
+        compared = any(f.code in ("portraits_agree", "portrait_substitution_suspected") for f in findings)
         with self.store.session() as db, db.begin():
             s = db.execute(select(RegSession).where(RegSession.id == sid).with_for_update()).scalar_one_or_none()
             if s is None:
@@ -75,7 +77,7 @@ class DocumentService:
             s.reasons = [r for r in (s.reasons or []) if r.get("stage") != STAGE] + reasons
             self.store.audit(db, "document_checked", actor=p.key_id, session_id=sid, payload={
                 **check.summary(), "codes": [r["code"] for r in reasons], "outcomes": sorted({r["outcome"] for r in reasons}),
-                "printed_photo_compared": document_photo is not None and check.portrait is not None,
+                "printed_photo_compared": compared,
                 "raw_data_retained": False, "portrait_retained": bool(check.portrait) and policy.retain_images})
         log.info("session %s document check (%s): %s", sid, check.source, [r["code"] for r in reasons])
         out = self.sessions.attach_portrait(sid, check.portrait, p) if check.portrait else self.sessions.get(sid)
