@@ -117,7 +117,7 @@ def _photo(request: Request, f: dict) -> bytes | None:
 
 @router.post("/sessions/{sid}/document", response_model=DocumentOut,
              summary="check reader / chip / MRZ input on a session; a chip or reader photo becomes the ID portrait")
-def check_document(sid: str, request: Request, f: dict = Depends(_fields), p: Principal = Depends(require("clerk"))):
+def check_document(sid: str, request: Request, p: Principal = Depends(require("clerk")), f: dict = Depends(_fields)):
     _require_form(request)
     check = _check(request, f["source"], f)
     return DocumentService(request.app.state.sessions).apply(sid, check, p, document_photo=_photo(request, f))
@@ -125,11 +125,10 @@ def check_document(sid: str, request: Request, f: dict = Depends(_fields), p: Pr
 
 @router.post("/sessions/from-document", response_model=DocumentOut, status_code=201,
              summary="open a session from reader / chip / MRZ input: number from the document, consent, challenge issued")
-def session_from_document(request: Request, f: dict = Depends(_fields),
+def session_from_document(request: Request, p: Principal = Depends(require("clerk")), f: dict = Depends(_fields),
                           consent_text_version: str = Form(..., min_length=1, max_length=64),
                           consent_given_at: str = Form(...), consent_channel: str = Form(..., min_length=1, max_length=32),
-                          liveness_mode: Literal["auto", "passive", "active"] = Form("auto"),
-                          p: Principal = Depends(require("clerk"))):
+                          liveness_mode: Literal["auto", "passive", "active"] = Form("auto")):
     _require_form(request)
     check = _check(request, f["source"], f)
     consent = {"text_version": consent_text_version, "given_at": consent_given_at, "channel": consent_channel}
