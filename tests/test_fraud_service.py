@@ -15,12 +15,7 @@ def _photos(shared_data, name: str, n: int) -> list[bytes]:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def fsvc(request, tmp_path_factory, engine, shared_data):
-    """A service whose decision policy carries the idmatch.fraud stages (limit 5, line limit → rejected)."""
-    from idmatch.fraud.service_stages import make_service_stages
-    from idmatch.service import plugins
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(plugins, "fraud_stages", lambda store: make_service_stages(store, line_outcome="fail"))
+    """A service with the fraud stages (limit 5, line limit → rejected: the default policy)."""
     images = {"adams": _photos(shared_data, "Gerry_Adams", 4), "sampras": _photos(shared_data, "Pete_Sampras", 2),
               "zakayev": _photos(shared_data, "Akhmed_Zakayev", 3)}
     # quality and liveness advisory as in the service tests; duplicate_face and lines decide
@@ -29,7 +24,6 @@ def fsvc(request, tmp_path_factory, engine, shared_data):
     yield s
     s.client.close()
     s.store.close()
-    mp.undo()
 
 
 def _reason(body: dict, stage: str) -> dict:
@@ -37,13 +31,15 @@ def _reason(body: dict, stage: str) -> dict:
 
 
 def test_stages_are_the_fraud_ones(fsvc):
-    from idmatch.fraud.service_stages import DuplicateFaceStage
+    from idmatch.decision.stages import DuplicateFaceStage, LinesStage
 
     stages = {st.name: st for st in fsvc.app.state.sessions.decision_policy.stages}
     assert isinstance(stages["duplicate_face"], DuplicateFaceStage)
+    assert isinstance(stages["lines_per_identity"], LinesStage)
+    assert list(stages) == ["quality", "liveness", "match", "lines_per_identity", "duplicate_face"]
     # configured gallery size 1 M (the default) → int8-scan exact search on SQLite (onnxruntime only,
     # so the plain `pip install idmatch[service]` has it), pgvector on PostgreSQL
-    assert stages["duplicate_face"].index.kind == ("pgvector" if fsvc.backend == "postgres" else "exact-int8")
+    assert stages["duplicate_face"].gallery.index.kind == ("pgvector" if fsvc.backend == "postgres" else "exact-int8")
 
 
 def test_sixth_registration_of_one_identity_is_rejected(fsvc):
@@ -82,10 +78,11 @@ def test_same_face_under_another_identity_goes_to_review_with_the_reference_then
     assert dup["code"] == "duplicate_face" and [h["ref"] for h in dup["details"]["hits"]] == [s1["id"]]
     assert set(dup["details"]["hits"][0]) == {"ref", "score"}           # a reference and a score, nothing else
     # a restarted service finds the enrolment again (rebuilt from the encrypted templates, or pgvector's table)
-    from idmatch.fraud.service_stages import make_service_stages
+    from idmatch.decision.stages import DuplicateFaceStage
+    from idmatch.service.ports import StoreGallery
 
-    restarted = make_service_stages(fsvc.store)[1]                     # also: a second worker
-    assert s1["id"] in restarted.index
+    restarted = DuplicateFaceStage(StoreGallery.open(fsvc.store, fsvc.settings))   # also: a second worker
+    assert s1["id"] in restarted.gallery.index
     # a different person is approved
     sp = fsvc.images["sampras"]
     _, r3 = fsvc.register(sp[0], [sp[1]], number=new_number())
@@ -104,6 +101,6 @@ def test_same_face_under_another_identity_goes_to_review_with_the_reference_then
 
     probe = enrolment_template([engine.analyze(a[2], "portrait").template, engine.analyze(a[3]).template])
     if fsvc.backend != "postgres":
-        assert s1["id"] in restarted.index                               # stale in the second worker
+        assert s1["id"] in restarted.gallery.index                       # stale in the second worker
     res = restarted.find(probe, "another-identity")
-    assert s1["id"] not in [m.ref_id for m in res.matches] and s1["id"] not in restarted.index
+    assert s1["id"] not in [m.ref_id for m in res.matches] and s1["id"] not in restarted.gallery.index

@@ -237,15 +237,22 @@ def test_best_frame_prefers_sharp_frontal(engine, shared_data, clean_720p):
     assert best_frame([engine.analyze(cv2.GaussianBlur(clean_720p, (0, 0), 3)), engine.analyze(clean_720p)]) == 1
 
 
-def test_service_hook_returns_codes_and_advice(engine, shared_data):
-    from idmatch.quality import service_assess
+def test_decision_quality_stage_returns_codes_and_advice(engine, shared_data):
+    from idmatch.decision import DecisionContext, Policy
+    from idmatch.decision.stages import QualityStage
 
     a = engine.analyze(shared_data / "quality/face_recognition/obama_and_biden.jpg")
-    out = service_assess(a, "live")
-    assert out["passed"] is False and "multiple_faces" in out["codes"] and out["above_floor"] is False
-    assert out["feedback"][0]["message"] and json.dumps(out)
-    port = service_assess(engine.analyze(shared_data / "quality/face_recognition/obama-1080p.jpg"), "portrait")
-    assert port["passed"] is True and port["details"]["profile"] == "portrait"
+    ctx = DecisionContext(policy=Policy(), engine=engine, live=[a])
+    (r,) = QualityStage().on_live(ctx)
+    rep = ctx.quality["live"]
+    assert rep.passed is False and "multiple_faces" in rep.codes and rep.above_floor is False
+    assert r.outcome == "review" and r.code == "quality_too_low" and "multiple_faces" in r.details["codes"]
+    assert rep.feedback[0].message and json.dumps(r.to_dict())
+    ctx = DecisionContext(policy=Policy(), engine=engine,
+                          portrait=engine.analyze(shared_data / "quality/face_recognition/obama-1080p.jpg"))
+    (r,) = QualityStage().on_portrait(ctx)
+    assert ctx.quality["portrait"].passed is True and ctx.quality["portrait"].profile == "portrait"
+    assert r.code == "quality_ok" and r.outcome == "pass" and r.details["role"] == "portrait"
 
 
 def test_profiles_and_overrides():

@@ -23,7 +23,7 @@ def web(tmp_path_factory, engine):
     from idmatch.settings import Settings
     from idmatch.store.store import Store
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("web-data"))
+    settings = Settings(data_dir=tmp_path_factory.mktemp("web-data"), liveness_mode="passive")  # still photos as captures
     store = Store(settings)
     keys = {r: store.create_key(r, f"test {r}").secret for r in ("clerk", "reviewer", "auditor", "admin")}
     app = create_app(settings, engine=engine, store=store)
@@ -56,7 +56,7 @@ def test_root_redirects_and_pages_are_served_with_a_strict_policy(web):
         assert not re.search(r"\son[a-z]+=", text), f"inline event handler in {html.name}"
 
 
-def test_frame_check_returns_the_pose_and_needs_a_clerk(web, shared_data):
+def test_frame_check_gives_coarse_guidance_only_and_needs_a_clerk(web, shared_data):
     img = (shared_data / FACE).read_bytes()
     files = {"image": ("f.jpg", img, "image/jpeg")}
     assert web.post("/v1/frame-check", files=files).status_code == 401
@@ -64,38 +64,28 @@ def test_frame_check_returns_the_pose_and_needs_a_clerk(web, shared_data):
     r = web.post("/v1/frame-check?quality=true", files=files, headers=web.h("clerk"))
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["faces"] == 1
-    assert abs(body["pose"]["yaw"]) < 25 and body["pose"]["size"] > 20
+    assert body["faces"] == 1 and "pose" not in body       # no pose read-out to tune an attack against
+    assert set(body["guidance"]) <= {"ok", "off_centre", "too_far", "too_close", "too_dark", "too_bright", "multiple_faces"}
     assert body["quality"]["passed"] in (True, False) and isinstance(body["quality"]["codes"], list)
-    # a uniform grey image: no face, no pose, and the advice is "no_face"
     import cv2
     import numpy as np
 
+    # the same face small in a corner of a dark frame: the advice says what to change
+    face = cv2.imdecode(np.frombuffer(img, np.uint8), cv2.IMREAD_COLOR)
+    canvas = np.full((960, 1280, 3), 20, np.uint8)
+    small = cv2.resize(face, (face.shape[1] // 2, face.shape[0] // 2))
+    canvas[:small.shape[0], :small.shape[1]] = (small * 0.3).astype(np.uint8)
+    png = cv2.imencode(".png", canvas)[1].tobytes()
+    g = web.post("/v1/frame-check", files={"image": ("c.png", png, "image/png")}, headers=web.h("clerk")).json()
+    assert g["faces"] == 1 and {"off_centre", "too_far", "too_dark"} <= set(g["guidance"]), g
+    # a uniform grey image: no face, and the advice is "no_face"
     grey = cv2.imencode(".png", np.full((240, 320, 3), 128, np.uint8))[1].tobytes()
     r = web.post("/v1/frame-check?quality=true", files={"image": ("g.png", grey, "image/png")}, headers=web.h("clerk"))
-    assert r.status_code == 200 and r.json()["faces"] == 0 and r.json()["pose"] is None
+    assert r.status_code == 200 and r.json()["faces"] == 0 and r.json()["guidance"] == ["no_face"]
     assert r.json()["quality"]["codes"] == ["no_face"]
     # not an image: the service's own problem code
     r = web.post("/v1/frame-check", files={"image": ("x.jpg", b"not an image", "image/jpeg")}, headers=web.h("clerk"))
     assert r.status_code in (400, 422) and r.json()["code"] == "bad_image"
-
-
-def test_frame_check_yaw_sign_follows_the_subject(web, shared_data):
-    """A man turned to his right (yaw < 0); the mirrored frame shows him turned to his left (yaw > 0)."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(shared_data / "video/liveportrait/d12.mp4"))
-    cap.set(cv2.CAP_PROP_POS_MSEC, 3300)
-    ok, img = cap.read()
-    cap.release()
-    assert ok
-
-    def yaw(bgr):
-        png = cv2.imencode(".png", bgr)[1].tobytes()
-        return web.post("/v1/frame-check", headers=web.h("clerk"), files={"image": ("f.png", png, "image/png")}).json()["pose"]["yaw"]
-
-    right, left = yaw(img), yaw(img[:, ::-1].copy())
-    assert right < -15 and left > 15, (right, left)   # the landmarks are not exactly symmetric: signs, not equality
 
 
 def _review_session(web, shared_data, retain: bool) -> str:

@@ -46,18 +46,8 @@ class NoFaceError(IdmatchError):
     http_status = 422
 
 
-class MultipleFacesError(IdmatchError):
-    code = "multiple_faces"
-    http_status = 422
-
-
 class QualityTooLowError(IdmatchError):
     code = "quality_too_low"
-    http_status = 422
-
-
-class SpoofSuspectedError(IdmatchError):
-    code = "spoof_suspected"
     http_status = 422
 
 

@@ -25,14 +25,9 @@ def _seeded_factory(seed: int):
 
 def app():
     from idmatch.service import app as app_module
-    from idmatch.service import plugins
+    from idmatch.service import sessions
 
     seed = os.environ.get("IDMATCH_CHALLENGE_SEED")
     if seed is not None:
-        try:
-            issue = _seeded_factory(int(seed))
-        except ImportError:  # no liveness module: the service stays passive anyway
-            issue = None
-        if issue is not None:
-            plugins.challenge_factory = lambda: issue
+        sessions.issue_challenge = _seeded_factory(int(seed))
     return app_module.app_from_env()

@@ -65,9 +65,10 @@ class Svc:
     def portrait(self, sid: str, data: bytes, ctype: str = "image/jpeg"):
         return self.client.put(f"/v1/sessions/{sid}/portrait", files={"image": ("id.jpg", data, ctype)}, headers=self.h("clerk"))
 
-    def live(self, sid: str, frames: list[bytes], nonce: str, headers: dict | None = None, ctype: str = "image/jpeg"):
+    def live(self, sid: str, frames: list[bytes], nonce: str, headers: dict | None = None, ctype: str = "image/jpeg",
+             data: dict | None = None):
         files = [("frames", (f"f{i}.jpg", d, ctype)) for i, d in enumerate(frames)]
-        return self.client.post(f"/v1/sessions/{sid}/live", files=files, data={"nonce": nonce},
+        return self.client.post(f"/v1/sessions/{sid}/live", files=files, data={"nonce": nonce, **(data or {})},
                                 headers={**self.h("clerk"), **(headers or {})})
 
     def register(self, portrait: bytes, frames: list[bytes], number: str | None = None):
@@ -122,6 +123,9 @@ def make_svc(backend: str, request, tmp_path: Path, engine, images, *, advisory=
     from idmatch.settings import Settings
     from idmatch.store.store import bootstrap
 
+    # the flow tests send still photos as the live capture, so they choose passive liveness explicitly
+    # (the service default is active: tests/service/test_active_liveness.py)
+    settings_kw.setdefault("liveness_mode", "passive")
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url_for(backend, request), **settings_kw)
     store, admin = bootstrap(settings)
     if advisory:

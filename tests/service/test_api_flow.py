@@ -132,10 +132,8 @@ def test_stateless_endpoints(svc):
     files["live_image"] = ("c.jpg", svc.images["imp_b"], "image/jpeg")
     r = svc.client.post("/v1/verify", files=files, headers=svc.h("clerk"))
     assert r.status_code == 200 and r.json()["match"] is False
-    from idmatch.service import plugins
-
-    for path, available in (("/v1/quality", plugins.quality_assessor() is not None),
-                            ("/v1/liveness", plugins.liveness_scorer(svc.app.state.engine) is not None)):
+    for path, available in (("/v1/quality", True),
+                            ("/v1/liveness", svc.app.state.sessions.stateless.stage("liveness").pad is not None)):
         r = svc.client.post(path, files={"image": ("a.jpg", svc.images["same_b"], "image/jpeg")}, headers=svc.h("clerk"))
         if available:
             assert r.status_code == 200, r.text
@@ -225,25 +223,41 @@ def test_rate_limit(request, tmp_path, engine, images):
 
 
 def test_active_challenge_mode(svc):
-    from idmatch.service import plugins
-
-    if plugins.challenge_factory() is None or plugins.challenge_checker() is None:
-        pytest.skip("idmatch.liveness active challenge not installed")
     admin = svc.h("admin")
-    r = svc.create(liveness_mode="active")                              # default policy: passive only
+    r = svc.create(liveness_mode="active")                              # this module's policy: passive only
     assert r.status_code == 422 and r.json()["code"] == "liveness_mode_not_allowed"
     assert svc.client.put("/v1/policy", json={"liveness_mode": "either", "advisory_stages": ["quality", "duplicate_face"]}, headers=admin).status_code == 200
     try:
-        assert svc.create().json()["challenge"]["mode"] == "active"     # auto → active when available
+        assert svc.create().json()["challenge"]["mode"] == "active"     # auto → active
+        r = svc.create(liveness_mode="passive")                         # no client downgrade, "either" included
+        assert r.status_code == 422 and r.json()["code"] == "liveness_mode_not_allowed"
         s = svc.create(liveness_mode="active").json()
         ch = s["challenge"]
         assert ch["mode"] == "active" and len(ch["actions"]) >= 1 and len(ch["instructions"]) == len(ch["actions"])
+        assert len(ch["prompt_at"]) == len(ch["actions"]) and ch["capture_s"] > ch["prompt_at"][-1]
+        assert s["attempts"] == {"used": 0, "max": 3}
         assert svc.portrait(s["id"], svc.images["same_a"]).status_code == 200
-        r = svc.live(s["id"], [svc.images["same_b"]], ch["nonce"])       # one still photo cannot follow head movements
-        assert r.status_code == 200, r.text
+        r = svc.live(s["id"], [svc.images["same_b"]], ch["nonce"])       # an active capture must say when each frame was taken
+        assert r.status_code == 422 and r.json()["code"] == "frame_times_required"
+        nonces = {ch["nonce"]}
+        for attempt in (1, 2):   # one still photo cannot follow head movements: a fresh challenge, in place
+            r = svc.live(s["id"], [svc.images["same_b"]], ch["nonce"], data={"frame_times": "[0.0]"})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["status"] == "awaiting_live" and body["decision"] is None
+            assert body["attempts"] == {"used": attempt, "max": 3}
+            assert "too_few_frames" in body["last_attempt"]["codes"] and body["last_attempt"]["messages"][0]
+            ch = body["challenge"]
+            assert ch["nonce"] not in nonces
+            nonces.add(ch["nonce"])
+        r = svc.live(s["id"], [svc.images["same_b"]], ch["nonce"], data={"frame_times": "[0.0]"})
         body = r.json()
         live = next(x for x in body["reasons"] if x["stage"] == "liveness")
         assert body["decision"] == "rejected" and live["outcome"] == "fail" and "too_few_frames" in live["details"]["codes"]
+        assert body["attempts"] == {"used": 3, "max": 3}
         assert next(x for x in body["reasons"] if x["stage"] == "match")["code"] == "face_match"
+        events = [e["type"] for e in svc.client.get("/v1/audit/events", params={"session_id": s["id"]},
+                                                       headers=svc.h("auditor")).json()]
+        assert events.count("liveness_attempt_failed") == 2 and "decision" in events
     finally:
         svc.client.put("/v1/policy", json={"liveness_mode": "passive", "advisory_stages": list(ADVISORY)}, headers=admin)

@@ -241,3 +241,15 @@ def test_repeated_chip_read_is_not_compared_with_itself(dsvc, images, pki):
         r = dsvc.client.post(f"/v1/sessions/{s['id']}/document", headers=dsvc.h("clerk"),
                              data={"source": "epassport_chip"}, files=_chip_files(dgs, sod))
         assert _codes(r.json()) == ["chip_authenticated"]
+
+
+def test_policy_can_reject_a_number_disagreeing_with_the_mrz(dsvc):
+    admin = dsvc.h("admin")
+    assert dsvc.client.put("/v1/policy", json={"document_outcomes": {"mrz_number_mismatch": "fail"}}, headers=admin).status_code == 200
+    try:
+        s = dsvc.create("L898902C4", doc_type="passport").json()
+        r = dsvc.client.post(f"/v1/sessions/{s['id']}/document", headers=dsvc.h("clerk"),
+                             data={"source": "mrz", "doc_type": "passport", "mrz": PASSPORT_MRZ})
+        assert [(f["code"], f["outcome"]) for f in r.json()["document"]["findings"]] == [("mrz_number_mismatch", "fail")]
+    finally:
+        dsvc.client.put("/v1/policy", json={"document_outcomes": {}}, headers=admin)

@@ -1,8 +1,9 @@
-"""A reviewer's approval enrols the face in the duplicate-search gallery, as a policy approval does."""
+"""A reviewer's approval enrols the face in the duplicate-search gallery and activates a line, as a policy approval does."""
 from __future__ import annotations
 
 import pytest
 
+from idmatch.store.models import LineActivation
 from service.conftest import BACKENDS, make_svc, new_number
 
 PERSON = "verification/lfw_deepfunneled/images/Colin_Powell"
@@ -10,18 +11,12 @@ PERSON = "verification/lfw_deepfunneled/images/Colin_Powell"
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def rsvc(request, tmp_path_factory, engine, shared_data):
-    from idmatch.fraud.service_stages import make_service_stages
-    from idmatch.service import plugins
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(plugins, "fraud_stages", lambda store: make_service_stages(store))
     photos = [p.read_bytes() for p in sorted((shared_data / PERSON).glob("*.jpg"))[:6]]
     s = make_svc(request.param, request, tmp_path_factory.mktemp(f"review-{request.param}"), engine,
                  {"powell": photos}, advisory=("quality", "liveness"))
     yield s
     s.client.close()
     s.store.close()
-    mp.undo()
 
 
 def _dup(body: dict) -> dict:
@@ -35,11 +30,13 @@ def test_review_approved_registration_joins_the_gallery(rsvc):
     s2, r2 = rsvc.register(p[2], [p[3]], number=new_number())          # same face, another document
     assert r2.json()["decision"] == "review" and _dup(r2.json())["code"] == "duplicate_face"
     stage = next(st for st in rsvc.app.state.sessions.decision_policy.stages if st.name == "duplicate_face")
-    assert s2["id"] not in stage.index                                   # in review: not enrolled
+    assert s2["id"] not in stage.gallery.index                                   # in review: not enrolled
+    assert rsvc.count(LineActivation, session_id=s2["id"]) == 0                 # nor a line activated
     rv = rsvc.client.post(f"/v1/review/{s2['id']}", json={"outcome": "approved", "reason": "twin, documents checked"},
                           headers=rsvc.h("reviewer"))
     assert rv.status_code == 200, rv.text
-    assert s2["id"] in stage.index                                       # enrolled by the reviewer's approval
+    assert s2["id"] in stage.gallery.index                                       # enrolled by the reviewer's approval
+    assert rsvc.count(LineActivation, session_id=s2["id"]) == 1                 # and its line activated
     _, r3 = rsvc.register(p[4], [p[5]], number=new_number())
     refs = {h["ref"] for h in _dup(r3.json())["details"]["hits"]}
     assert {s1["id"], s2["id"]} <= refs

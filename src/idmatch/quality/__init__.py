@@ -32,9 +32,8 @@ person in view"), ``face_too_small`` ("move closer"), ``face_cut_off``, ``image_
 ``head_pose`` ("face the camera"), ``head_tilted``, ``blurry`` ("hold still"), ``too_dark``
 ("more light"), ``too_bright``, ``uneven_light``, ``low_resolution``, ``compression``,
 ``eyes_not_visible``, ``face_covered`` ("remove what covers the face"), ``quality_too_low``.
-:func:`require_quality` raises :class:`idmatch.errors.QualityTooLowError` carrying them.
-The service hook ``service_assess(analysis, role) -> {passed, above_floor, codes, score, feedback,
-details}`` is what :mod:`idmatch.service.plugins` calls. Measures, thresholds and the evidence
+:func:`require_quality` raises :class:`idmatch.errors.QualityTooLowError` carrying them; the
+decision's quality stage (:mod:`idmatch.decision.stages.quality`) judges a report the same way. Measures, thresholds and the evidence
 for them: ``docs/quality.md``.
 """
 from __future__ import annotations
@@ -44,10 +43,9 @@ from .base import Measure, MeasureResult, NotAssessable
 from .config import LIVE, PORTRAIT, PROFILES, QualityProfile, get_profile
 from .feedback import MESSAGES, Feedback, message_for
 from .gate import require_quality
-from .hooks import service_assess
 
 __all__ = [
     "LIVE", "MESSAGES", "PORTRAIT", "PROFILES", "Feedback", "Measure", "MeasureResult", "NotAssessable",
     "QualityProfile", "QualityReport", "assess", "best_frame", "frame_fitness", "get_profile", "message_for",
-    "overall_score", "require_quality", "service_assess",
+    "overall_score", "require_quality",
 ]

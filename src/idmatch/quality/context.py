@@ -58,10 +58,6 @@ class FaceContext:
         return cv2.cvtColor(self.aligned, cv2.COLOR_BGR2GRAY).astype(np.float32)
 
     @cached_property
-    def lab(self) -> np.ndarray:
-        return cv2.cvtColor(self.aligned, cv2.COLOR_BGR2LAB).astype(np.float32)
-
-    @cached_property
     def landmarks68(self) -> np.ndarray | None:
         """dlib's 68 landmarks (image pixels), or None when the backend is missing; the reason is
         then in :attr:`landmarks68_error`."""

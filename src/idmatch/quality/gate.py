@@ -16,14 +16,21 @@ def require_quality(engine, images: dict, profiles: dict[str, str] | None = None
     rejection of each refused image.
     """
     from .assess import assess
+
+    reports = {role: assess(engine, image, profile=(profiles or {}).get(role) or ("portrait" if role == "id" else "live"))
+               for role, image in images.items()}
+    err = gate_error(reports)
+    if err is not None:
+        raise err
+    return reports
+
+
+def gate_error(reports: dict) -> QualityTooLowError | None:
+    """The :class:`QualityTooLowError` for ``{role: QualityReport}``, or None when every image is above its floor."""
     from .feedback import message_for
 
-    reports = {}
     rejections = []
-    for role, image in images.items():
-        prof = (profiles or {}).get(role) or ("portrait" if role == "id" else "live")
-        rep = assess(engine, image, profile=prof)
-        reports[role] = rep
+    for role, rep in reports.items():
         if rep.face_box is None or rep.above_floor:
             continue  # no face: matching raises its own NoFaceError (code no_face) for this image
         items = [{"image": role, **fb.to_dict()} for fb in rep.feedback]
@@ -33,7 +40,7 @@ def require_quality(engine, images: dict, profiles: dict[str, str] | None = None
         rejections += items
     if rejections:
         text = "; ".join(f"{r['image']} image: {r['message']} [{r['code']}]" for r in rejections)
-        raise QualityTooLowError(f"image quality below the floor -- {text}",
-                                 details={"rejections": rejections,
-                                          "overall": {k: round(v.overall, 1) for k, v in reports.items()}})
-    return reports
+        return QualityTooLowError(f"image quality below the floor -- {text}",
+                                  details={"rejections": rejections,
+                                           "overall": {k: round(v.overall, 1) for k, v in reports.items()}})
+    return None

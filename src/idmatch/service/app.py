@@ -54,20 +54,10 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None) -> 
 
     app.middleware("http")(metrics.middleware)
 
-    from .routes_admin import router as admin_router
-    from .routes_sessions import router as sessions_router
-    from .routes_stateless import router as stateless_router
+    from .routes import ROUTERS
 
-    app.include_router(sessions_router)
-    app.include_router(stateless_router)
-    app.include_router(admin_router)
-    from .routes_documents import router as documents_router; app.include_router(documents_router)  # noqa: E702 (issue 16)
-    try:  # data-subject request: count of lines under an identity (issue 6, idmatch.fraud)
-        from ..fraud.routes import router as subject_router
-    except ImportError:
-        subject_router = None
-    if subject_router is not None:
-        app.include_router(subject_router)
+    for router in ROUTERS:
+        app.include_router(router)
     from ..web import mount_web  # the static pages (issue 8): /web/, / → /web/, POST /v1/frame-check
     mount_web(app)
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from ..decision import DecisionContext
 from ..documents.chip import TrustStore
 from ..documents.findings import Finding
 from ..documents.reader import DocumentCheck, claimed_number_finding
 from ..documents.substitution import compare_portraits
 from ..store.models import RegSession, Template, utcnow
-from ..store.store import blob_aad
 from .auth import Principal
 from .problems import ApiError
 from .schemas import ConsentIn, DocumentIn, SessionCreate
@@ -73,7 +73,9 @@ class DocumentService:
             mismatch = claimed_number_finding(check.source, agrees)
             if mismatch is not None:   # "consistent" spoke of the fields the MRZ was compared with, not the typed number
                 findings = [mismatch] + [f for f in findings if f.code != "mrz_consistent"]
-            reasons = [_as_reason(f, policy) for f in findings]
+            ctx = DecisionContext(policy=policy, engine=self.sessions.engine, session_id=sid, id_hash=s.id_hash,
+                                  doc_type=s.doc_type)
+            reasons = [r.to_dict() for r in self.sessions.decision_policy.stage(STAGE).judge(findings, ctx)]
             s.reasons = [r for r in (s.reasons or []) if r.get("stage") != STAGE] + reasons
             self.store.audit(db, "document_checked", actor=p.key_id, session_id=sid, payload={
                 **check.summary(), "codes": [r["code"] for r in reasons], "outcomes": sorted({r["outcome"] for r in reasons}),
@@ -93,8 +95,7 @@ class DocumentService:
             t = db.execute(select(Template).where(Template.session_id == sid, Template.kind == "portrait")).scalar_one_or_none()
         if t is None:
             return None
-        plain = self.store.crypto.decrypt(t.key_id, t.blob, blob_aad(t.session_id, "template", t.kind, t.frame))
-        return np.frombuffer(plain, dtype=np.float32)
+        return np.frombuffer(self.store.unseal(t), dtype=np.float32)
 
     def create_from(self, check: DocumentCheck, consent: dict, liveness_mode: str, p: Principal, *,
                     document_photo: bytes | None = None) -> dict:
@@ -108,14 +109,6 @@ class DocumentService:
             raise ApiError(422, "validation_error", "the request does not match the schema", details={"errors": errors})
         _, body = self.sessions.create(req, p, None)
         return self.apply(body["id"], check, p, document_photo=document_photo)
-
-
-def _as_reason(f: Finding, policy) -> dict:
-    r = f.to_dict()
-    if STAGE in policy.advisory_stages and r["outcome"] in ("review", "fail"):   # as the other stages' advisory rule
-        r["details"] = {**r["details"], "advisory": True, "would_be": r["outcome"]}
-        r["outcome"] = "info"
-    return r
 
 
 def parse_date(value: str | None, field: str) -> dt.date | None:

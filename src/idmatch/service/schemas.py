@@ -39,6 +39,19 @@ class ChallengeOut(BaseModel):
     actions: list[Any] = []
     instructions: list[str] = []
     deadline: str
+    prompt_at: list[float] | None = Field(None, description="active: seconds after the capture starts at which each "
+                                                            "step must be prompted (drawn by the server)")
+    capture_s: float | None = Field(None, description="active: seconds to capture, at 10 frames/s")
+
+
+class AttemptsOut(BaseModel):
+    used: int
+    max: int
+
+
+class LastAttemptOut(BaseModel):
+    codes: list[str]
+    messages: list[str]
 
 
 class ReasonOut(BaseModel):
@@ -63,6 +76,8 @@ class SessionOut(BaseModel):
     created_at: str
     expires_at: str
     challenge: ChallengeOut
+    attempts: AttemptsOut | None = None
+    last_attempt: LastAttemptOut | None = Field(None, description="why the previous challenge failed (a fresh one is in `challenge`)")
     decision: str | None = None
     reasons: list[ReasonOut] = []
     decided_at: str | None = None

@@ -19,14 +19,18 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
+from ..decision import (DecisionContext, Policy, Reason, audit_details, combine, service_policy,
+                        stateless_policy)
 from ..documents.numbers import check_number
 from ..errors import IdmatchError
-from ..store.models import IdempotencyRecord, LineActivation, RegSession, StoredImage, Template, utcnow
-from ..store.store import Store, blob_aad
-from . import metrics, plugins
+from ..liveness import REASONS as LIVENESS_REASONS
+from ..liveness import Challenge, ChallengeResult, check_challenge
+from ..liveness.challenge import MAX_TTL_S
+from ..store.models import IdempotencyRecord, RegSession, StoredImage, Template, utcnow
+from ..store.store import Store
+from . import metrics
 from .auth import Principal
-from .decision import DecisionContext, DecisionPolicy, Reason, combine
-from .policy import Policy, effective_policy
+from .ports import StoreGallery, StoreLines
 from .problems import ApiError
 from .schemas import SessionCreate, iso
 
@@ -36,16 +40,56 @@ DECIDED = ("approved", "rejected", "review")
 OPEN = ("awaiting_portrait", "awaiting_live")
 
 
+def issue_challenge(ttl_s: float) -> dict:
+    """A new active challenge, ``{nonce, steps, instructions, issued_at, expires_at, prompt_at, capture_s}``
+    (tests seed it here)."""
+    return Challenge.issue(ttl_s=ttl_s).to_dict()
+
+
+def _active_challenge(ttl_s: float, now: dt.datetime, attempt: int, failures: list) -> dict:
+    issued = issue_challenge(min(float(ttl_s), MAX_TTL_S))   # the challenge's own ttl: at most what liveness accepts
+    return {"mode": "active", "actions": list(issued["steps"]), "steps": list(issued["steps"]),
+            "instructions": list(issued.get("instructions", [])), "nonce": issued["nonce"],
+            "issued_at": issued["issued_at"], "expires_at": issued["expires_at"],
+            "prompt_at": issued.get("prompt_at"), "capture_s": issued.get("capture_s"),
+            "deadline": iso(now + dt.timedelta(seconds=min(float(ttl_s), MAX_TTL_S))),
+            "attempt": attempt, "failures": failures}
+
+
+def parse_frame_times(raw: str | None, n_frames: int) -> list[float] | None:
+    """The ``frame_times`` form field: a JSON array of each frame's capture time, seconds from the
+    capture start, one per frame. None when absent."""
+    if raw is None or raw == "":
+        return None
+    try:
+        times = json.loads(raw)
+        ok = isinstance(times, list) and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in times)
+        times = [float(t) for t in times] if ok else []
+    except (ValueError, TypeError, OverflowError):
+        ok = False
+    if not ok or len(times) != n_frames or not all(np.isfinite(times)) or any(abs(t) > 3600 for t in times):
+        raise ApiError(422, "bad_frame_times", f"frame_times must be a JSON array of {n_frames} finite numbers "
+                                               "(seconds from the capture start, one per frame)")
+    return times
+
+
 class SessionService:
     def __init__(self, store: Store, engine, settings):
         self.store = store
         self.engine = engine
         self.settings = settings
-        self.decision_policy = DecisionPolicy.default(store)
-        store.erase_hooks.extend(self.decision_policy.erase_hooks())
+        gallery = StoreGallery.open(store, settings)
+        self.decision_policy = service_policy(engine, StoreLines(store), gallery)
+        self.stateless = stateless_policy(engine)     # POST /v1/verify: the same stages, less the storage ones
+        store.erase_hooks.append(lambda db, session_ids, id_hash: gallery.erase(db, session_ids))
+        mode = self.policy().liveness_mode
+        if mode == "passive":
+            log.warning("liveness_mode is 'passive': one frame and the passive PAD only -- a printed photo or a screen "
+                        "held up to the camera can pass. Every decision carries the reason liveness_passive_only. "
+                        "Set IDMATCH_LIVENESS_MODE=active (the default) for registrations.")
 
     def policy(self) -> Policy:
-        return effective_policy(self.settings, self.store.load_policy_overrides())
+        return Policy.effective(self.settings, self.store.load_policy_overrides())
 
     # -- helpers ----------------------------------------------------------------------------------
     def _get(self, db: DbSession, sid: str, *, lock: bool = False) -> RegSession:
@@ -63,9 +107,8 @@ class SessionService:
             raise ApiError(410, "session_expired", f"session expired at {iso(s.expires_at)}; start a new one")
 
     def _encrypt_template(self, sid: str, kind: str, frame: int, template: np.ndarray) -> Template:
-        aad = blob_aad(sid, "template", kind, frame)
-        kid, blob = self.store.crypto.encrypt(np.asarray(template, dtype=np.float32).tobytes(), aad)
-        return Template(session_id=sid, kind=kind, frame=frame, model=self.engine.model_id, key_id=kid, blob=blob)
+        return self.store.seal(Template(session_id=sid, kind=kind, frame=frame, model=self.engine.model_id),
+                               np.asarray(template, dtype=np.float32).tobytes())
 
     def _context_from_stored(self, db, s, policy: Policy) -> DecisionContext:
         """A decision context rebuilt from a session's stored (encrypted) templates, for hooks that run
@@ -73,19 +116,15 @@ class SessionService:
         rows = db.execute(select(Template).where(Template.session_id == s.id).order_by(Template.frame)).scalars().all()
         portrait = next((self._decrypt_template(t) for t in rows if t.kind == "portrait"), None)
         live = [SimpleNamespace(template=self._decrypt_template(t)) for t in rows if t.kind == "live"]
-        return DecisionContext(policy=policy, engine=self.engine, store=self.store, session_id=s.id,
-                               id_hash=s.id_hash, doc_type=s.doc_type, portrait_template=portrait, live=live,
-                               challenge=dict(s.challenge or {}))
+        return DecisionContext(policy=policy, engine=self.engine, session_id=s.id, id_hash=s.id_hash,
+                               doc_type=s.doc_type, portrait_template=portrait, live=live)
 
     def _decrypt_template(self, t: Template) -> np.ndarray:
-        plain = self.store.crypto.decrypt(t.key_id, t.blob, blob_aad(t.session_id, "template", t.kind, t.frame))
-        return np.frombuffer(plain, dtype=np.float32)
+        return np.frombuffer(self.store.unseal(t), dtype=np.float32)
 
     def _encrypt_image(self, sid: str, kind: str, frame: int, data: bytes, policy: Policy) -> StoredImage:
-        aad = blob_aad(sid, "image", kind, frame)
-        kid, blob = self.store.crypto.encrypt(data, aad)
-        return StoredImage(session_id=sid, kind=kind, frame=frame, key_id=kid, blob=blob,
-                           expires_at=utcnow() + dt.timedelta(days=policy.image_retention_days))
+        return self.store.seal(StoredImage(session_id=sid, kind=kind, frame=frame,
+                                           expires_at=utcnow() + dt.timedelta(days=policy.image_retention_days)), data)
 
     def to_out(self, s: RegSession, now: dt.datetime | None = None) -> dict:
         now = now or utcnow()
@@ -95,12 +134,21 @@ class SessionService:
             review = {"outcome": s.status, "reason": s.review_reason or "", "reviewer_key_id": s.reviewer_key_id,
                       "reviewed_at": iso(s.reviewed_at)}
         ch = dict(s.challenge)
-        return {"id": s.id, "status": status, "document_type": s.doc_type, "created_at": iso(s.created_at),
-                "expires_at": iso(s.expires_at),
-                "challenge": {"nonce": ch["nonce"], "mode": ch.get("mode", "passive"), "actions": ch.get("actions", []),
-                              "instructions": ch.get("instructions", []), "deadline": ch["deadline"]},
-                "decision": s.decision, "reasons": list(s.reasons or []) if s.decision else [],
-                "decided_at": iso(s.decided_at), "review": review}
+        out = {"id": s.id, "status": status, "document_type": s.doc_type, "created_at": iso(s.created_at),
+               "expires_at": iso(s.expires_at),
+               "challenge": {"nonce": ch["nonce"], "mode": ch.get("mode", "passive"), "actions": ch.get("actions", []),
+                             "instructions": ch.get("instructions", []), "deadline": ch["deadline"],
+                             "prompt_at": ch.get("prompt_at"), "capture_s": ch.get("capture_s")},
+               "decision": s.decision, "reasons": list(s.reasons or []) if s.decision else [],
+               "decided_at": iso(s.decided_at), "review": review}
+        if ch.get("mode") == "active":
+            failures = ch.get("failures", [])
+            passed = s.live_digest is not None and len(failures) < int(ch.get("attempt", 1))  # decided on a passed challenge
+            out["attempts"] = {"used": len(failures) + int(passed), "max": int(ch.get("max_attempts", 3))}
+            if failures:
+                codes = failures[-1]["codes"]
+                out["last_attempt"] = {"codes": codes, "messages": [LIVENESS_REASONS.get(c, c) for c in codes]}
+        return out
 
     # -- idempotency ------------------------------------------------------------------------------
     def idem_get(self, p: Principal, key: str | None, digest: str) -> tuple[int, dict] | None:
@@ -137,18 +185,17 @@ class SessionService:
         mode = self._resolve_mode(req.liveness_mode, policy)
         expires = now + dt.timedelta(seconds=policy.session_ttl_s)
         ttl = min(policy.session_ttl_s, self.settings.challenge_ttl_s)
-        deadline = now + dt.timedelta(seconds=ttl)
+        id_hash = self.store.crypto.id_hash(doc.doc_type, doc.number)
         if mode == "active":
-            issued = plugins.challenge_factory()(float(ttl))
-            challenge = {"mode": "active", "actions": list(issued["steps"]), "steps": list(issued["steps"]),
-                         "instructions": list(issued.get("instructions", [])), "nonce": issued["nonce"],
-                         "issued_at": issued["issued_at"], "expires_at": issued["expires_at"]}
+            self._check_document_attempts(id_hash, policy, now)
+            challenge = _active_challenge(ttl, now, attempt=1, failures=[])
+            challenge["max_attempts"] = policy.max_liveness_attempts
         else:
-            challenge = {"mode": "passive", "actions": [], "nonce": secrets.token_urlsafe(18)}
-        challenge["deadline"] = iso(deadline)
+            challenge = {"mode": "passive", "actions": [], "nonce": secrets.token_urlsafe(18),
+                         "deadline": iso(now + dt.timedelta(seconds=ttl))}
         sid = str(uuid.uuid4())
         s = RegSession(id=sid, status="awaiting_portrait", doc_type=req.document.type.lower(),
-                       id_hash=self.store.crypto.id_hash(doc.doc_type, doc.number),
+                       id_hash=id_hash,
                        consent_version=req.consent.text_version, consent_at=given, consent_channel=req.consent.channel,
                        challenge=challenge, api_key_id=p.key_id, channel_label=p.label, created_at=now, expires_at=expires)
         body = self.to_out(s, now)
@@ -175,14 +222,25 @@ class SessionService:
 
     @staticmethod
     def _resolve_mode(requested: str, policy: Policy) -> str:
-        available = plugins.challenge_factory() is not None and plugins.challenge_checker() is not None
-        if requested == "auto":
-            requested = {"passive": "passive", "active": "active"}.get(policy.liveness_mode, "active" if available else "passive")
-        if policy.liveness_mode != "either" and requested != policy.liveness_mode:
-            raise ApiError(422, "liveness_mode_not_allowed", f"the policy requires liveness_mode {policy.liveness_mode!r}")
-        if requested == "active" and not available:
-            raise ApiError(422, "active_challenge_unavailable", "no active-challenge module (idmatch.liveness) installed")
-        return requested
+        """The policy decides; a client may not downgrade an active policy ("either" included) to passive."""
+        required = "passive" if policy.liveness_mode == "passive" else "active"
+        if requested not in ("auto", required):
+            raise ApiError(422, "liveness_mode_not_allowed", f"the policy requires liveness_mode {required!r}")
+        return required
+
+    def _check_document_attempts(self, id_hash: str, policy: Policy, now: dt.datetime) -> None:
+        """Refuse a registration for a document that failed the challenge too often in the window:
+        retrying until a print gets through is an attack, and new sessions must not reset the count."""
+        since = now - dt.timedelta(hours=policy.liveness_attempt_window_h)
+        with self.store.session() as db:
+            rows = db.execute(select(RegSession.challenge).where(RegSession.id_hash == id_hash,
+                                                                 RegSession.created_at >= since)).scalars().all()
+        failed = sum(len((ch or {}).get("failures", [])) for ch in rows)
+        if failed >= policy.max_failed_liveness_per_document:
+            raise ApiError(429, "too_many_liveness_attempts",
+                           f"this document failed the live check {failed} times in the last "
+                           f"{policy.liveness_attempt_window_h} h; registration refused until the window passes",
+                           headers={"Retry-After": str(policy.liveness_attempt_window_h * 3600)})
 
     def get(self, sid: str) -> dict:
         with self.store.session() as db:
@@ -202,7 +260,7 @@ class SessionService:
         analysis = self.engine.analyze(data, role="portrait")
         metrics.observe_timings(analysis.timings_ms)
         policy = self.policy()
-        ctx = DecisionContext(policy=policy, engine=self.engine, store=self.store, session_id=sid, id_hash=s.id_hash,
+        ctx = DecisionContext(policy=policy, engine=self.engine, session_id=sid, id_hash=s.id_hash,
                               doc_type=s.doc_type, portrait=analysis)
         reasons = self.decision_policy.on_portrait(ctx)
         with self.store.session() as db, db.begin():
@@ -225,8 +283,9 @@ class SessionService:
         return out
 
     # -- live capture and decision ----------------------------------------------------------------
-    def attach_live(self, sid: str, frames: list[bytes], nonce: str | None, p: Principal, idem_key: str | None) -> dict:
-        h = hashlib.sha256()
+    def attach_live(self, sid: str, frames: list[bytes], nonce: str | None, p: Principal, idem_key: str | None,
+                    frame_times: list[float] | None = None) -> dict:
+        h = hashlib.sha256(json.dumps(frame_times).encode())
         for f in frames:
             h.update(hashlib.sha256(f).digest())
         digest = self.store.crypto.digest(b"live\x1f" + h.digest())
@@ -249,14 +308,25 @@ class SessionService:
             raise ApiError(422, "challenge_mismatch", "the live capture must carry this session's challenge nonce")
         if now.isoformat(timespec="seconds") + "Z" > s.challenge["deadline"]:
             raise ApiError(410, "challenge_expired", "the challenge deadline passed; start a new session")
+        if s.challenge.get("mode") == "active" and frame_times is None:
+            raise ApiError(422, "frame_times_required", "an active-challenge capture must carry frame_times: "
+                                                         "each frame's capture time, seconds from the capture start")
         t0 = time.perf_counter()
-        live, challenge_result = self._analyze_live(frames, dict(s.challenge))
+        live, challenge_result = self._analyze_live(frames, dict(s.challenge), frame_times)
         for a in live:
             metrics.observe_timings(a.timings_ms)
         policy = self.policy()
-        ctx = DecisionContext(policy=policy, engine=self.engine, store=self.store, session_id=sid, id_hash=s.id_hash,
+        ch = dict(s.challenge)
+        if challenge_result is not None and not challenge_result.passed:
+            failures = list(ch.get("failures", []))
+            if challenge_result.reasons != ["challenge_expired"]:     # a late capture is not the applicant's failure
+                failures.append({"at": iso(now), "codes": list(challenge_result.reasons)})
+            if len(failures) < int(ch.get("max_attempts", policy.max_liveness_attempts)):
+                return self._retry_in_place(sid, nonce, failures, challenge_result, p, idem_key, idem_digest, policy)
+            ch["failures"] = failures                                 # the last attempt: decided below
+        ctx = DecisionContext(policy=policy, engine=self.engine, session_id=sid, id_hash=s.id_hash,
                               doc_type=s.doc_type, portrait_template=self._decrypt_template(portrait_row), live=live,
-                              challenge=dict(s.challenge), challenge_result=challenge_result)
+                              liveness_mode=s.challenge.get("mode", "passive"), challenge_result=challenge_result)
         reasons = [Reason(**r) for r in (s.reasons or [])] + self.decision_policy.on_live(ctx)
         decision = combine(reasons)
         match = next((r for r in reasons if r.stage == "match"), None)
@@ -273,18 +343,17 @@ class SessionService:
                 for i, data in enumerate(frames):
                     db.add(self._encrypt_image(sid, "live", i, data, policy))
             s.status = s.decision = decision
+            s.challenge = ch
             s.reasons = [r.to_dict() for r in reasons]
             s.live_digest = digest
             s.match_score = match.details.get("score") if match else None
             s.decided_at = utcnow()
             by_stage: dict[str, list] = {}
             for r in reasons:
-                by_stage.setdefault(r.stage, []).append({"code": r.code, "outcome": r.outcome, **_audit_details(r)})
+                by_stage.setdefault(r.stage, []).append({"code": r.code, "outcome": r.outcome, **audit_details(r.details)})
             for stage, items in by_stage.items():
                 self.store.audit(db, "stage_result", actor=p.key_id, session_id=sid, payload={"stage": stage, "results": items})
-            if decision == "approved":
-                db.add(LineActivation(id_hash=s.id_hash, session_id=sid, channel_label=s.channel_label))
-            self.decision_policy.on_decided(db, ctx, decision)
+            self.decision_policy.on_decided(db, ctx, decision)   # e.g. an approval activates a line, enrols the face
             self.store.audit(db, "decision", actor=p.key_id, session_id=sid, payload={
                 "decision": decision, "frame_count": len(frames), "codes": [r.code for r in reasons if r.outcome in ("fail", "review")],
                 "policy": {"fmr": policy.fmr, "review_margin": policy.review_margin}})
@@ -298,17 +367,42 @@ class SessionService:
         log.info("session %s decided %s in %.0f ms", sid, decision, (time.perf_counter() - t0) * 1e3)
         return out
 
-    def _analyze_live(self, frames: list[bytes], challenge: dict):
+    def _retry_in_place(self, sid: str, nonce: str, failures: list, result: ChallengeResult, p: Principal,
+                        idem_key: str | None, idem_digest: str, policy: Policy) -> dict:
+        """A failed challenge with attempts left: the same session gets a fresh challenge (new nonce,
+        steps and schedule); the applicant does not start the registration again. Audited."""
+        now = utcnow()
+        with self.store.session() as db, db.begin():
+            s = self._get(db, sid, lock=True)
+            if s.status in DECIDED or not secrets.compare_digest(nonce, s.challenge.get("nonce", "")):
+                raise ApiError(409, "challenge_replaced", "this challenge was already answered; use the session's new challenge")
+            self._check_open(s, now)
+            old = dict(s.challenge)
+            ttl = min(policy.session_ttl_s, self.settings.challenge_ttl_s)
+            new = _active_challenge(ttl, now, attempt=len(failures) + 1, failures=failures)
+            new["max_attempts"] = int(old.get("max_attempts", policy.max_liveness_attempts))
+            s.challenge = new
+            self.store.audit(db, "liveness_attempt_failed", actor=p.key_id, session_id=sid, payload={
+                "attempt": len(failures), "max_attempts": new["max_attempts"], "codes": list(result.reasons),
+                "parallax": audit_details(result.parallax)})
+            out = self.to_out(s, now)
+            self.idem_put(db, p, idem_key, idem_digest, 200, out)
+        metrics.DECISIONS.labels("retry", "liveness").inc()
+        return out
+
+    def _analyze_live(self, frames: list[bytes], challenge: dict, frame_times: list[float] | None = None
+                      ) -> tuple[list, ChallengeResult | None]:
         """Passive: every frame is analysed (and must hold one face). Active: all frames are decoded and
         judged against the challenge; the face is matched on the challenge's best (frontal, sharp) frame."""
-        checker = plugins.challenge_checker()
-        if challenge.get("mode") != "active" or checker is None:
+        if challenge.get("mode") != "active":
             return [self.engine.analyze(f, role="live") for f in frames], None
         images = [self.engine.decode(f) for f in frames]          # bad bytes → problem, nothing written
         t0 = time.perf_counter()
-        result = checker(self.engine, challenge, images, plugins.liveness_scorer(self.engine) is not None)
+        use_passive = self.decision_policy.stage("liveness").pad is not None
+        result = check_challenge(self.engine, Challenge.from_dict(challenge), images, use_passive=use_passive,
+                                 frame_times=frame_times)
         metrics.MODEL_SECONDS.labels(stage="challenge").observe(time.perf_counter() - t0)
-        best = result.get("best_frame_index")
+        best = result.best_frame_index
         order = ([best] if best is not None else []) + [i for i in range(len(images)) if i != best]
         first_error = None
         for i in order:
@@ -334,9 +428,8 @@ class SessionService:
                 raise ApiError(409, "not_in_review", f"session is {s.status}, not awaiting review")
             s.status, s.reviewed_at, s.reviewer_key_id, s.review_reason = outcome, utcnow(), p.key_id, reason
             if outcome == "approved":
-                db.add(LineActivation(id_hash=s.id_hash, session_id=sid, channel_label=s.channel_label))
                 # a reviewer's approval is an approval: the stages' decision hooks run as for one decided
-                # by policy (e.g. the face joins the duplicate-search gallery), in this same transaction
+                # by policy (a line is activated, the face joins the duplicate-search gallery), in this same transaction
                 self.decision_policy.on_decided(db, self._context_from_stored(db, s, policy), "approved")
             # The free-text reason stays in the session row; the chain binds it by a keyed digest only.
             self.store.audit(db, "review_decided", actor=p.key_id, session_id=sid,
@@ -345,8 +438,3 @@ class SessionService:
         metrics.DECISIONS.labels(outcome, "review").inc()
         return out
 
-
-def _audit_details(r: Reason) -> dict:
-    """Scores, thresholds, counts — numbers and short codes only, never templates or images."""
-    keep = ("score", "threshold", "fmr", "calibration", "model", "active_lines", "limit", "frames", "codes", "role", "frame", "hits")
-    return {k: v for k, v in r.details.items() if k in keep}

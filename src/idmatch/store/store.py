@@ -189,9 +189,7 @@ class Store:
                 with self.session() as db, db.begin():
                     rows = list(db.execute(select(model).where(model.key_id != new_id).limit(batch)).scalars())
                     for r in rows:
-                        aad = blob_aad(r.session_id, name[:-1], r.kind, r.frame)
-                        plain = self.crypto.decrypt(r.key_id, r.blob, aad)
-                        r.key_id, r.blob = self.crypto.encrypt(plain, aad)
+                        self.seal(r, self.unseal(r))
                     counts[name] += len(rows)
                 if len(rows) < batch:
                     break
@@ -203,6 +201,15 @@ class Store:
             self.audit(db, "encryption_rekeyed", actor=actor,
                        payload={"new_key_id": new_id, "retired": sorted(old_ids) if drop_old else [], **counts})
         return {"new_key_id": new_id, "dropped": sorted(old_ids) if drop_old else [], **counts}
+
+    # -- encrypted blobs: the one place that knows the scheme (AES-GCM, bound to the row) --------
+    def seal(self, row: Template | StoredImage, data: bytes) -> Template | StoredImage:
+        """Encrypt ``data`` into ``row`` under the active key, bound to its session, kind and frame."""
+        row.key_id, row.blob = self.crypto.encrypt(data, _row_aad(row))
+        return row
+
+    def unseal(self, row: Template | StoredImage) -> bytes:
+        return self.crypto.decrypt(row.key_id, row.blob, _row_aad(row))
 
     def compact(self) -> None:
         """Make deletions physical: SQLite checkpoints the WAL (secure_delete zeroes freed pages)."""
@@ -219,6 +226,10 @@ class Store:
 def blob_aad(session_id: str, what: str, kind: str, frame: int) -> bytes:
     """Associated data binding an encrypted blob to its row: a blob moved to another session fails to decrypt."""
     return f"idmatch|{what}|{session_id}|{kind}|{frame}".encode()
+
+
+def _row_aad(row: Template | StoredImage) -> bytes:
+    return blob_aad(row.session_id, "template" if isinstance(row, Template) else "image", row.kind, row.frame)
 
 
 def bootstrap(settings: Settings) -> tuple[Store, NewKey | None]:

@@ -1,12 +1,11 @@
 """Two small endpoints the pages need beyond the service's own.
 
-``POST /v1/frame-check`` (clerk): the head pose of one camera frame, so the terminal can pace the challenge.
-
-The terminal shows one challenge prompt at a time and moves to the next once the applicant has
-made the movement. This endpoint only *paces the prompts*: it stores nothing, audits nothing and
-decides nothing — the liveness stage checks the submitted frames on its own. Detection only (no
-embedding), so a call costs a few tens of milliseconds. Pose convention as in
-:mod:`idmatch.pose` (unmirrored frame: ``yaw > 0`` = the subject's left, ``pitch > 0`` = up).
+``POST /v1/frame-check`` (clerk): coarse guidance on one camera frame *before* the live capture:
+is there one face, is it centred, near enough, not too near, lit. Guidance codes only -- no head
+pose numbers, so the endpoint is no read-out an attacker could tune a folded print against (the
+server judges the capture itself, and the prompts follow the server's schedule, not this
+endpoint). It stores nothing, audits nothing and decides nothing. Detection only (no embedding),
+so a call costs a few tens of milliseconds.
 
 ``GET /v1/review/{sid}/images`` (reviewer): the retained images of a session in review, audited.
 """
@@ -25,26 +24,51 @@ router = APIRouter(prefix="/v1", tags=["web"])
 
 
 @router.post("/frame-check",
-             summary="head pose of one camera frame (`image`), to pace the challenge prompts; stores nothing")
+             summary="coarse framing guidance on one camera frame (`image`) before the live capture; stores nothing")
 def frame_check(request: Request, image: UploadFile | None = File(None),
                 quality: bool = Query(False, description="also run the live-capture quality measures (codes + advice)"),
                 p: Principal = Depends(require("clerk"))) -> dict:
-    from ..pose import estimate_pose
-
     require_multipart(request)  # after auth, as the service's own upload endpoints do
     st = request.app.state
     data = read_image(image, "image", st.settings.max_upload_bytes)
     engine = st.engine
     img = engine.decode(data)
-    out: dict = {"faces": 0, "pose": None, "image_size": [int(img.shape[1]), int(img.shape[0])]}
+    out: dict = {"faces": 0, "guidance": ["no_face"], "image_size": [int(img.shape[1]), int(img.shape[0])]}
     try:
         sel = engine.detect(img)
-        out.update(faces=sel.count, pose=estimate_pose(sel.face.landmarks).to_dict())
+        out.update(faces=sel.count, guidance=framing(img, sel.face.box, sel.count))
     except NoFaceError:
         pass
     if quality:
         out["quality"] = _quality(engine, img) if out["faces"] else {"passed": False, "codes": ["no_face"]}
     return out
+
+
+def framing(img, box, faces: int) -> list[str]:
+    """Guidance codes for the oval: ``multiple_faces``, ``off_centre``, ``too_far``, ``too_close``,
+    ``too_dark``, ``too_bright``; ``["ok"]`` when none applies."""
+    import numpy as np
+
+    h, w = img.shape[:2]
+    x, y, bw, bh = box
+    codes = []
+    if faces > 1:
+        codes.append("multiple_faces")
+    cx, cy = (x + bw / 2) / w, (y + bh / 2) / h
+    if abs(cx - 0.5) > 0.15 or abs(cy - 0.45) > 0.2:
+        codes.append("off_centre")
+    if bw / w < 0.2:
+        codes.append("too_far")
+    elif bw / w > 0.6 or x < 0 or y < 0 or x + bw > w or y + bh > h:
+        codes.append("too_close")
+    x0, y0 = max(0, int(x)), max(0, int(y))
+    face = img[y0:y0 + max(1, int(bh)), x0:x0 + max(1, int(bw))]
+    mean = float(np.mean(face)) if face.size else 0.0
+    if mean < 60:
+        codes.append("too_dark")
+    elif mean > 215:
+        codes.append("too_bright")
+    return codes or ["ok"]
 
 
 def _quality(engine, img) -> dict | None:

@@ -3,17 +3,16 @@
 ``POST /v1/subject-requests/lines`` with ``{"document": {"type", "number"}}`` answers
 ``{"active_lines": n, "limit": m}``. Staff who have authenticated the person in front of them (their
 document checked in store) make the request with an ``admin`` key; the document number is only
-hashed, never stored, and the request is written to the audit chain without it. Mount with
-``app.include_router(idmatch.fraud.routes.router)``.
+hashed, never stored, and the request is written to the audit chain without it.
 """
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
-from ..service.auth import Principal, require
-from ..service.schemas import DocumentIn
-from .service_stages import LinesStage
+from ..auth import Principal, require
+from ..ports import StoreLines
+from ..schemas import DocumentIn
 
 router = APIRouter(prefix="/v1")
 
@@ -33,7 +32,7 @@ class LinesOut(BaseModel):
 def subject_lines(body: LinesRequest, request: Request, p: Principal = Depends(require("admin"))) -> dict:
     store = request.app.state.store
     h = store.crypto.id_hash(body.document.type, body.document.number)
-    n = LinesStage(store).count_active(h)
+    n = StoreLines(store).count_active_lines(h)
     limit = request.app.state.sessions.policy().max_lines_per_identity
     with store.session() as db, db.begin():
         store.audit(db, "subject_request", actor=p.key_id, payload={"kind": "lines_count", "active_lines": n})

@@ -22,13 +22,13 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from pydantic import BaseModel
 
-from ..documents.mrz import repair_ocr
-from ..documents.reader import DocumentCheck, check_epassport, check_mrz, check_mrz_text, check_resident_id_reader
-from .auth import Principal, require
-from .documents import DocumentService, load_trust, parse_date
-from .problems import ApiError
-from .schemas import ReasonOut, SessionOut
-from .uploads import read_image, require_multipart
+from ...documents.mrz import repair_ocr
+from ...documents.reader import DocumentCheck, check_epassport, check_mrz, check_mrz_text, check_resident_id_reader
+from ..auth import Principal, require
+from ..documents import DocumentService, load_trust, parse_date
+from ..problems import ApiError
+from ..schemas import ReasonOut, SessionOut
+from ..uploads import read_image, require_multipart
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
@@ -79,7 +79,7 @@ def _check(request: Request, source: str, f: dict[str, Any]) -> DocumentCheck:
             dgs[2] = dg2
         return check_epassport(sod, dgs, load_trust(settings), doc_type=f["doc_type"], birth_date=birth)
     if source == "document_photo":
-        from ..documents.ocr import read_mrz
+        from ...documents.ocr import read_mrz
 
         if f["document_photo"] is None:
             raise ApiError(422, "missing_image", "source document_photo needs the `document_photo` image")

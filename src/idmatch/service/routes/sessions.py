@@ -1,12 +1,13 @@
-"""Registration sessions (clerk) and the manual review queue (reviewer)."""
+"""Registration sessions (clerk): create, portrait, live capture and decision."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from .auth import Principal, require
-from .schemas import ReviewIn, ReviewItem, SessionCreate, SessionOut
-from .uploads import read_image, require_multipart
+from ..auth import Principal, require
+from ..schemas import SessionCreate, SessionOut
+from ..sessions import parse_frame_times
+from ..uploads import read_image, require_multipart
 
 router = APIRouter(prefix="/v1")
 
@@ -42,8 +43,10 @@ def attach_portrait(sid: str, request: Request, image: UploadFile | None = File(
 @router.post("/sessions/{sid}/live", response_model=SessionOut, tags=["sessions"],
              summary="attach the live capture (one or more `frames`, plus the challenge `nonce`) and decide")
 def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = File(None), nonce: str | None = Form(None),
+                frame_times: str | None = Form(None, description="JSON array: each frame's capture time, seconds from the "
+                                                                 "capture start (required for an active challenge)"),
                 p: Principal = Depends(require("clerk")), idempotency_key: str | None = IdemKey):
-    from .problems import ApiError
+    from ..problems import ApiError
 
     require_multipart(request)
     settings = request.app.state.settings
@@ -52,14 +55,4 @@ def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = Fi
     if len(frames) > settings.max_frames:
         raise ApiError(413, "too_many_frames", f"at most {settings.max_frames} frames per capture")
     data = [read_image(f, f"frames[{i}]", settings.max_upload_bytes) for i, f in enumerate(frames)]
-    return _svc(request).attach_live(sid, data, nonce, p, idempotency_key)
-
-
-@router.get("/review", response_model=list[ReviewItem], tags=["review"], summary="sessions awaiting manual review, oldest first")
-def review_queue(request: Request, limit: int = Query(50, ge=1, le=500), p: Principal = Depends(require("reviewer"))):
-    return _svc(request).review_queue(limit)
-
-
-@router.post("/review/{sid}", response_model=SessionOut, tags=["review"], summary="approve or reject a session in review, with a written reason")
-def review_session(sid: str, body: ReviewIn, request: Request, p: Principal = Depends(require("reviewer"))):
-    return _svc(request).review(sid, body.outcome, body.reason, p)
+    return _svc(request).attach_live(sid, data, nonce, p, idempotency_key, parse_frame_times(frame_times, len(data)))

@@ -1,0 +1,101 @@
+"""The live policy (settings give its defaults once; the admin's stored overrides win) and the
+:class:`DecisionPolicy` that runs the stages."""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
+
+from .core import DecisionContext, Reason, combine
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fmr: float = Field(1e-4, gt=0, lt=1, description="target false-match rate of the match stage")
+    review_margin: float = Field(0.05, ge=0, le=1, description="scores this far below the threshold go to manual review")
+    liveness_threshold: float | None = Field(None, ge=0, le=1, description="None: the liveness model's own threshold")
+    require_liveness: bool = Field(False, description="send to review when no liveness result is available")
+    max_lines_per_identity: int = Field(5, ge=1, description="active lines one identity may hold")
+    line_limit_outcome: Literal["fail", "review"] = Field(
+        "fail", description="a registration over the line limit is rejected (fail) or sent to manual review")
+    retain_images: bool = Field(False, description="keep raw uploads, encrypted, for dispute handling")
+    image_retention_days: int = Field(30, ge=1, le=3650)
+    session_ttl_s: int = Field(900, ge=30, le=7 * 86400)
+    liveness_mode: Literal["passive", "active", "either"] = Field(
+        "active", description="active (default): a head-movement challenge over a 10 frames/s capture "
+                              "(idmatch.liveness); passive: one frame, PAD only -- a print held up can pass, so every "
+                              "decision then carries the reason `liveness_passive_only`; either: as active, and a "
+                              "client may ask for passive only where the policy is passive (no downgrade)")
+    max_liveness_attempts: int = Field(3, ge=1, le=10, description="challenges one session may try; a failed one is "
+                                                                   "replaced by a fresh challenge in place")
+    max_failed_liveness_per_document: int = Field(6, ge=1, le=100, description="failed challenges one document may "
+                                                  "collect over liveness_attempt_window_h before registrations are refused")
+    liveness_attempt_window_h: int = Field(24, ge=1, le=24 * 30)
+    advisory_stages: list[str] = Field(default_factory=list,
+                                       description="stages whose review/fail results are recorded as info only (e.g. during a pilot)")
+    document_outcomes: dict[str, Literal["pass", "info", "review", "fail"]] = Field(
+        default_factory=dict, description="document-check codes mapped to another outcome than their default "
+                                          "(e.g. {\"mrz_number_mismatch\": \"fail\"}; docs/documents.md lists codes and defaults)")
+
+    @classmethod
+    def defaults(cls, settings: Any) -> "Policy":
+        """The defaults from :class:`~idmatch.settings.Settings` (its fields of the same name)."""
+        return cls(**{k: getattr(settings, k) for k in cls.model_fields if hasattr(settings, k)})
+
+    @classmethod
+    def effective(cls, settings: Any, overrides: dict) -> "Policy":
+        """Settings' defaults with the admin's stored overrides on top: the environment never beats a stored policy."""
+        base = cls.defaults(settings).model_dump()
+        base.update({k: v for k, v in overrides.items() if k in base})
+        return cls(**base)
+
+
+def _optional(f: FieldInfo) -> tuple[Any, FieldInfo]:
+    return Optional[f.annotation], FieldInfo.merge_field_infos(f, default=None, default_factory=None)
+
+
+#: ``PUT /v1/policy`` body: every :class:`Policy` field, optional, with the same constraints
+PolicyUpdate = create_model("PolicyUpdate", __config__=ConfigDict(extra="forbid"),
+                            **{k: _optional(f) for k, f in Policy.model_fields.items()})  # type: ignore[call-overload]
+
+
+class DecisionPolicy:
+    """Runs its stages in order; ``policy.advisory_stages`` are recorded but cannot change the decision."""
+
+    def __init__(self, stages: list):
+        self.stages = stages
+
+    def stage(self, name: str):
+        return next(st for st in self.stages if st.name == name)
+
+    def on_portrait(self, ctx: DecisionContext) -> list[Reason]:
+        return [r for st in self.stages for r in _advisory(st.on_portrait(ctx), st.name, ctx)]
+
+    def on_live(self, ctx: DecisionContext) -> list[Reason]:
+        return [r for st in self.stages for r in _advisory(st.on_live(ctx), st.name, ctx)]
+
+    def decide_pair(self, policy: Policy, engine, portrait, live) -> tuple[DecisionContext, str, list[Reason]]:
+        """The stateless paths (``idmatch verify``, ``POST /v1/verify``): one portrait and one live
+        :class:`~idmatch.pipeline.FaceAnalysis` through the portrait and live stages at once."""
+        ctx = DecisionContext(policy=policy, engine=engine, portrait=portrait, portrait_template=portrait.template, live=[live])
+        reasons = self.on_portrait(ctx) + self.on_live(ctx)
+        return ctx, combine(reasons), reasons
+
+    def on_decided(self, tx, ctx: DecisionContext, decision: str) -> None:
+        for st in self.stages:
+            hook = getattr(st, "on_decided", None)
+            if hook is not None:
+                hook(tx, ctx, decision)
+
+
+def _advisory(reasons: list[Reason], stage: str, ctx: DecisionContext) -> list[Reason]:
+    if stage not in ctx.policy.advisory_stages:
+        return reasons
+    for r in reasons:
+        if r.outcome in ("review", "fail"):
+            r.details["advisory"] = True
+            r.details["would_be"] = r.outcome
+            r.outcome = "info"
+    return reasons

@@ -1,0 +1,45 @@
+"""1:1 portrait vs every live frame at the policy's FMR; the weakest frame decides.
+
+With an active challenge the face that moved is matched too: the ID portrait must also match
+each turned frame the challenge hands over (``ChallengeResult.match_frames``) at the looser
+``TURNED_FMR`` point (a turned face scores lower against a frontal portrait), so a morph or the
+victim's photo shown only at the frontal frames, with the fraudster's own head doing the moves,
+does not carry the match."""
+from __future__ import annotations
+
+from ..core import DecisionContext, Reason
+
+
+TURNED_FMR = 1e-2
+
+
+class MatchStage:
+    name = "match"
+
+    def on_portrait(self, ctx: DecisionContext) -> list[Reason]:
+        return []
+
+    def on_live(self, ctx: DecisionContext) -> list[Reason]:
+        eng = ctx.engine
+        scores, thr = [], 0.0
+        for a in ctx.live:
+            s, thr, _ = eng.compare(ctx.portrait_template, a.template, ctx.policy.fmr)
+            scores.append(s)
+        score = min(scores)
+        details = {"score": round(score, 5), "threshold": round(thr, 5), "fmr": ctx.policy.fmr,
+                   "calibration": eng.calibration.name, "model": eng.model_id, "frame_scores": [round(s, 5) for s in scores]}
+        cr = ctx.challenge_result
+        turned = [cr.templates[i] for i in cr.match_frames if i in cr.templates] if cr is not None else []
+        if turned:
+            t_scores = [eng.compare(ctx.portrait_template, t, TURNED_FMR)[0] for t in turned]
+            t_thr = eng.compare(ctx.portrait_template, turned[0], TURNED_FMR)[1]
+            details.update(turned_scores=[round(s, 5) for s in t_scores], turned_threshold=round(t_thr, 5),
+                           turned_fmr=TURNED_FMR)
+            if min(t_scores) < t_thr:
+                return [Reason(self.name, "turned_face_mismatch", "fail",
+                               "the face that made the movements does not match the ID portrait", details)]
+        if score >= thr:
+            return [Reason(self.name, "face_match", "pass", "", details)]
+        if score >= thr - ctx.policy.review_margin:
+            return [Reason(self.name, "face_match_uncertain", "review", "match score just below the threshold", details)]
+        return [Reason(self.name, "face_mismatch", "fail", "the live face does not match the ID portrait", details)]
