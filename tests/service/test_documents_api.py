@@ -253,3 +253,11 @@ def test_policy_can_reject_a_number_disagreeing_with_the_mrz(dsvc):
         assert [(f["code"], f["outcome"]) for f in r.json()["document"]["findings"]] == [("mrz_number_mismatch", "fail")]
     finally:
         dsvc.client.put("/v1/policy", json={"document_outcomes": {}}, headers=admin)
+
+
+def test_from_document_retry_with_the_same_key_is_the_same_session(dsvc):
+    data = {"source": "resident_id_reader", "number": new_number(), **CONSENT}
+    key = {"Idempotency-Key": "reader-" + data["number"]}
+    a = dsvc.client.post("/v1/sessions/from-document", headers=dsvc.h("clerk", **key), data=data)
+    b = dsvc.client.post("/v1/sessions/from-document", headers=dsvc.h("clerk", **key), data=data)
+    assert a.status_code == b.status_code == 201 and a.json()["session"]["id"] == b.json()["session"]["id"]

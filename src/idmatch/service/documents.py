@@ -98,7 +98,7 @@ class DocumentService:
         return np.frombuffer(self.store.unseal(t), dtype=np.float32)
 
     def create_from(self, check: DocumentCheck, consent: dict, liveness_mode: str, p: Principal, *,
-                    document_photo: bytes | None = None) -> dict:
+                    document_photo: bytes | None = None, idem_key: str | None = None) -> dict:
         """A session whose claimed identity is the document's own number (nothing typed), then
         :meth:`apply`."""
         try:
@@ -107,7 +107,7 @@ class DocumentService:
         except ValidationError as exc:
             errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()]
             raise ApiError(422, "validation_error", "the request does not match the schema", details={"errors": errors})
-        _, body = self.sessions.create(req, p, None)
+        _, body = self.sessions.create(req, p, idem_key)   # a retry with the same key: the same session
         return self.apply(body["id"], check, p, document_photo=document_photo)
 
 

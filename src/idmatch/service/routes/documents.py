@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
 from pydantic import BaseModel
 
 from ...documents.mrz import repair_ocr
@@ -128,9 +128,12 @@ def check_document(sid: str, request: Request, p: Principal = Depends(require("c
 def session_from_document(request: Request, p: Principal = Depends(require("clerk")), f: dict = Depends(_fields),
                           consent_text_version: str = Form(..., min_length=1, max_length=64),
                           consent_given_at: str = Form(...), consent_channel: str = Form(..., min_length=1, max_length=32),
-                          liveness_mode: Literal["auto", "passive", "active"] = Form("auto")):
+                          liveness_mode: Literal["auto", "passive", "active"] = Form("auto"),
+                          idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200,
+                                                               description="a retry with the same key and document "
+                                                                           "gets the same session")):
     _require_form(request)
     check = _check(request, f["source"], f)
     consent = {"text_version": consent_text_version, "given_at": consent_given_at, "channel": consent_channel}
     return DocumentService(request.app.state.sessions).create_from(check, consent, liveness_mode, p,
-                                                                  document_photo=_photo(request, f))
+                                                                  document_photo=_photo(request, f), idem_key=idempotency_key)
