@@ -140,10 +140,10 @@ def _master_list_certs(data: bytes) -> list[x509.Certificate]:
 def _tlv(data: bytes, pointer: int = 0) -> tuple[int, int, bytes, int]:
     """(class, tag, contents, next pointer) of the TLV at ``pointer``."""
     try:
-        (cls, _method, tag, _header, contents, _trailer), end = parser._parse(data, len(data), pointer)
+        cls, _method, tag, header, contents, trailer = parser.parse(data[pointer:])
     except (ValueError, TypeError) as exc:
         raise ChipDataError(f"not BER-TLV: {exc}") from None
-    return cls, tag, contents, end
+    return cls, tag, contents, pointer + len(header) + len(contents) + len(trailer)
 
 
 def _children(contents: bytes) -> list[tuple[int, int, bytes]]:
