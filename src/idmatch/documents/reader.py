@@ -9,8 +9,8 @@ and what was parsed. The claimed (typed) number is compared by the caller, which
 What each proves:
 
 * resident ID card reader — the number passes GB 11643 and agrees with the birth date the reader
-  decoded, the card is not expired. The card's chip is readable only by licensed readers (GA 467)
-  that hold the Ministry of Public Security's security module; idmatch cannot verify the chip's data
+  decoded, the card is not expired. The card's chip is readable only by licensed readers
+  that hold the Ministry of Public Security's security module (SAM); idmatch cannot verify the chip's data
   itself and **trusts the reader's output** (the ``reader_data_accepted`` finding says so).
 * e-passport chip — passive authentication (``documents.chip``): the data groups are the ones the
   issuing state signed, so the DG2 portrait cannot have been swapped; DG1's MRZ is then checked like a
