@@ -87,3 +87,17 @@ def pooled_templates(model_id: str, key: str, paths: list[str], embed, desc: str
         pool_f.update(new_f)
     wanted = set(paths)
     return ({p: t for p, t in pool_t.items() if p in wanted}, {p: c for p, c in pool_f.items() if p in wanted})
+
+
+#: populations every calibration is built from (identity-labelled; LFW and CASIA decide, the small sets are measured)
+CALIBRATION_POPULATIONS = ["lfw", "casia_facev5", "inspireface", "face_recognition"]
+TEMPLATE_CACHE = REPORTS / "tmp"
+
+
+def condition_tables(engine, population: str, progress: bool = True):
+    """Templates of one population under every capture condition, each condition embedded once
+    (cached in reports/tmp/, keyed by model, population, condition and the image list)."""
+    from idmatch.evaluation.condition_templates import embed_conditions
+
+    ids = identities(population)
+    return ids, embed_conditions(engine, list(ids), DATA, key=population, cache_dir=TEMPLATE_CACHE, progress=progress)

@@ -30,7 +30,8 @@ def test_verify_json_reports_score_threshold_fmr(shared_data, capsys):
     assert main(["verify", "--json", "--fmr", "1e-3", str(shared_data / SAME[0]), str(shared_data / SAME[1])]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["decision"] == "match" and out["fmr"] == 1e-3
-    assert out["threshold"] == pytest.approx(shipped_calibration().threshold_for(1e-3), abs=1e-5)
+    classes = (out["id_face"]["capture_class"], out["live_face"]["capture_class"])  # issue 17: per class pair
+    assert out["threshold"] == pytest.approx(shipped_calibration().threshold_for(1e-3, classes), abs=1e-5)
     assert out["score"] >= out["threshold"]
     assert main(["verify", "--json", str(shared_data / SAME[0]), str(shared_data / "SOURCES.md")]) == 2
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "bad_image"

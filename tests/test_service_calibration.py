@@ -41,3 +41,30 @@ def test_service_picks_up_a_new_calibration_file(shared_data, tmp_path, monkeypa
         assert body["decision"] == "no_match"  # the shipped threshold (~0.46) would have matched
         assert body["score"] >= shipped_calibration().threshold_for(1e-4)
     store.close()
+
+
+def test_service_refuses_an_fmr_the_calibration_cannot_resolve(shared_data, tmp_path, monkeypatch):
+    """Issue 17: the shipped table resolves 1e-4 but not 1e-5; asking for 1e-5 is a client error (422)."""
+    from fastapi.testclient import TestClient
+
+    from idmatch.service.app import create_app
+    from idmatch.settings import Settings
+    from idmatch.store.store import bootstrap
+
+    monkeypatch.delenv("IDMATCH_CALIBRATION_FILE", raising=False)
+    settings = Settings(data_dir=tmp_path / "data")
+    store, _ = bootstrap(settings)
+    clerk = store.create_key("clerk", "fmr test").secret
+    files = {"id_image": ("a.jpg", (shared_data / A).read_bytes(), "image/jpeg"),
+             "live_image": ("b.jpg", (shared_data / B).read_bytes(), "image/jpeg")}
+    with TestClient(create_app(settings, store=store)) as client:
+        r = client.post("/v1/verify", params={"fmr": 1e-5}, files=files, headers={"Authorization": f"Bearer {clerk}"})
+        assert r.status_code == 422, r.text
+        body = r.json()
+        assert body["code"] == "calibration_insufficient_data"
+        assert body["details"]["lowest_supported_fmr"] > 1e-5
+        r = client.post("/v1/verify", params={"fmr": 1e-4}, files=files, headers={"Authorization": f"Bearer {clerk}"})
+        body = r.json()  # two full photos: the normal|normal class pair's threshold
+        assert r.status_code == 200 and body["live_face"]["capture_class"] == body["id_face"]["capture_class"] == "normal"
+        assert body["threshold"] == pytest.approx(shipped_calibration().threshold_for(1e-4, ("normal", "normal")), abs=1e-5)
+    store.close()

@@ -89,7 +89,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(REPO / "reports" / "pad_cnn_loso.json"))
     args = ap.parse_args(argv)
     samples = pad_data.build_samples()
-    C, ok = pad_data.crops(samples)
+    C, ok = pad_data.crops(samples, pad_data.CROPS_ALL)
+    C = C["inner"]
     S = np.array([s.source for s in samples])
     split = np.array([s.split for s in samples])
     y = np.array([s.label == "live" for s in samples]).astype(float)

@@ -7,9 +7,10 @@ L2 = 3.0  # ridge strength on standardised features (chosen by in-source CV, see
 
 
 def family(source: str) -> str:
-    """Weighting family of a source: all verification photos are one, all synthetic attacks one,
-    the two tiny sample sources (silent_face, inspireface) one; each PAD data set its own."""
-    if source.startswith("synth_"):
+    """Weighting family of a source: all verification photos are one, all synthetic attacks one
+    (flat and physical together: as separate families they outweighed the real attack sources and
+    LOSO dropped), the two tiny sample sources (silent_face, inspireface) one; each PAD data set its own."""
+    if source.startswith("synth_") or source.startswith("phys_"):
         return "synthetic"
     if source in ("lfw", "casia_facev5", "inspireface", "face_recognition", "openface"):
         return "photos"
@@ -27,19 +28,78 @@ def group_weights(sources: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return w * len(w) / w.sum()
 
 
-def fit_logreg(X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = L2, sqrt: bool = True, iters: int = 25
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Weighted L2 logistic regression; y=1 live. Returns (mean, std, weights, bias)."""
+def _loss_grad(beta: np.ndarray, A: np.ndarray, y: np.ndarray, sw: np.ndarray, reg: np.ndarray):
+    z = A @ beta
+    # log(1 + e^z) - y z, computed stably
+    loss = float(np.sum(sw * (np.logaddexp(0.0, z) - y * z)) + 0.5 * np.sum(reg * beta * beta))
+    p = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+    return loss, A.T @ (sw * (p - y)) + reg * beta
+
+
+def _lbfgs(A, y, sw, reg, iters: int = 2000, m: int = 20, gtol: float = 1e-6) -> np.ndarray:
+    """Limited-memory BFGS with a backtracking (Armijo) line search: the same strictly convex
+    objective as Newton's method, at O(n d) per step instead of O(n d^2) -- 13 LOSO folds x 6 fits
+    over ~1,000 features fit in minutes on the shared 2 cores. Deterministic."""
+    beta = np.zeros(A.shape[1])
+    f, g = _loss_grad(beta, A, y, sw, reg)
+    S, Y = [], []
+    g0 = max(float(np.linalg.norm(g)), 1e-12)
+    for _ in range(iters):
+        q = g.copy()
+        alphas = []
+        for s_, y_ in reversed(list(zip(S, Y))):
+            a = (s_ @ q) / (y_ @ s_)
+            alphas.append(a)
+            q -= a * y_
+        if S:
+            q *= (S[-1] @ Y[-1]) / (Y[-1] @ Y[-1])
+        for (s_, y_), a in zip(zip(S, Y), reversed(alphas)):
+            b_ = (y_ @ q) / (y_ @ s_)
+            q += (a - b_) * s_
+        d = -q
+        if g @ d >= 0:
+            d, S, Y = -g, [], []
+        t = 1.0 if S else min(1.0, 1.0 / g0)
+        while True:
+            nb = beta + t * d
+            nf, ng = _loss_grad(nb, A, y, sw, reg)
+            if nf <= f + 1e-4 * t * (g @ d) or t < 1e-12:
+                break
+            t *= 0.5
+        s_, y_ = nb - beta, ng - g
+        if s_ @ y_ > 1e-12:
+            S.append(s_)
+            Y.append(y_)
+            if len(S) > m:
+                S.pop(0)
+                Y.pop(0)
+        beta, f, g = nb, nf, ng
+        if np.linalg.norm(g) <= gtol * g0:
+            break
+    return beta
+
+
+def fit_logreg(X: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = L2, sqrt: bool = True, iters: int = 25,
+               solver: str = "lbfgs") -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Weighted L2 logistic regression; y=1 live. Returns (mean, std, weights, bias).
+
+    ``solver``: "lbfgs" (default since v2: O(n d) per step; 13 LOSO folds x 6 fits over ~1,000
+    features run in minutes on the shared 2 cores) or "newton" (exact Hessian, how v1 was fitted,
+    O(n d^2) per step). The objective is strictly convex, so both reach the same optimum (checked:
+    weights within 1e-6)."""
     Xs = np.sqrt(np.maximum(X, 0)) if sqrt else X.astype(np.float64)
     mean = Xs.mean(axis=0)
     std = Xs.std(axis=0) + 1e-6
     Z = (Xs - mean) / std
     n, d = Z.shape
     A = np.hstack([Z, np.ones((n, 1))])
-    beta = np.zeros(d + 1)
     reg = np.full(d + 1, l2)
     reg[-1] = 0.0
     sw = w / w.sum() * n
+    if solver == "lbfgs":
+        beta = _lbfgs(A, y.astype(np.float64), sw, reg)
+        return mean, std, beta[:-1], float(beta[-1])
+    beta = np.zeros(d + 1)
     for _ in range(iters):
         p = 1.0 / (1.0 + np.exp(-np.clip(A @ beta, -50, 50)))
         g = A.T @ (sw * (p - y)) + reg * beta

@@ -30,6 +30,9 @@ import pad_model as PM  # noqa: E402
 from idmatch.liveness import features as F  # noqa: E402
 from idmatch.liveness.passive import PadModel  # noqa: E402
 
+# chosen by leave-one-source-out (docs/liveness.md): the inner colour LBP, Fourier cues and grey LBP
+# at radii 1/2/4 of the inner crop, and the Fourier cues and edge-ring orientation of a 1.8x crop
+DEFAULT_BLOCKS = ("clbp", "freq", "glbp", "wide_freq", "wide_edges")
 MODEL_OUT = REPO / "src" / "idmatch" / "data" / "liveness_pad.json"
 MANIFEST_OUT = REPO / "training" / "pad_manifest.csv.gz"
 
@@ -39,15 +42,21 @@ def main(argv=None) -> int:
     ap.add_argument("--l2", type=float, default=PM.L2)
     ap.add_argument("--out", default=str(MODEL_OUT))
     ap.add_argument("--manifest", default=str(MANIFEST_OUT))
+    ap.add_argument("--blocks", default=",".join(DEFAULT_BLOCKS), help="feature blocks (idmatch.liveness.features.BLOCKS)")
+    ap.add_argument("--recipe", default=pad_data.RECIPE, choices=("v1", "v2"))
+    ap.add_argument("--name", default=None)
     args = ap.parse_args(argv)
+    blocks = args.blocks.split(",")
+    spec = {"crops": {c: list(pad_data.CROPS_ALL[c]) for c in sorted({F.BLOCKS[b][0] for b in blocks})},
+            "blocks": blocks}
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     t_start = time.time()
     samples = pad_data.build_samples()
-    pad_data.write_manifest(samples, Path(args.manifest))
-    X, ok = pad_data.extract(samples)
+    pad_data.write_manifest(samples, Path(args.manifest), args.recipe)
+    X, ok = pad_data.extract(samples, spec)
     t_feat = time.time() - t_start
-    pool = np.array([s.in_training_pool for s in samples]) & ok
+    pool = np.array([s.in_pool(args.recipe) for s in samples]) & ok
     S = np.array([s.source for s in samples])[pool]
     y = np.array([s.label == "live" for s in samples], float)[pool]
     groups = np.array([s.subject for s in samples])[pool]
@@ -66,15 +75,28 @@ def main(argv=None) -> int:
     thr = 0.5
     manifest_sha = hashlib.sha256(Path(args.manifest).read_bytes()).hexdigest()
     counts = Counter(f"{s}|{'live' if l else 'spoof'}" for s, l in zip(S, y))
+    inner = spec["crops"].get("inner", [F.CROP_SIZE, F.CROP_MARGIN])
+    v1 = args.recipe == "v1" and blocks == ["clbp"]
+    data_note = ("every pad/labels.csv row (videos at 1 frame/s); LFW faces of the TRAIN half of the identity split "
+                 "(pad_data.identity_half: sha1('lfw:<identity>')[0] even), 1 in 4 photos (crc32(path) % 4 == 0), "
+                 "minus every LFW identity with >= 8 photos (the attack benchmark draws its victims there); "
+                 "no CASIA-FaceV5 (its terms forbid product models); the train-half InspireFace, face_recognition "
+                 "and OpenFace photos as before; one flat synthetic attack (synth_attacks.py) and one physical attack "
+                 "(synth_physical.py) per LFW photo. Images of sources without a licence are used for training and "
+                 "measurement only and are not redistributed: the model file holds weights, not images.")
     model = PadModel(
-        name="idmatch-pad-clbp-lr-v1", mean=mean, std=std, weights=wts, bias=b, threshold=thr,
-        crop_size=F.CROP_SIZE, crop_margin=F.CROP_MARGIN, sqrt_features=True,
-        meta={"features": f"uniform LBP (8 neighbours, radii {list(F.RADII)}) of H,S,V,Y,Cr,Cb on a "
-                          f"{F.CROP_SIZE}px crop of the face box + {F.CROP_MARGIN} margin; sqrt; standardised",
+        name=args.name or ("idmatch-pad-clbp-lr-v1" if v1 else "idmatch-pad-v2"),
+        mean=mean, std=std, weights=wts, bias=b, threshold=thr,
+        crop_size=int(inner[0]), crop_margin=float(inner[1]), sqrt_features=True,
+        feature_spec=None if v1 else spec,
+        meta={"features": ("blocks " + ", ".join(blocks) + " over crops "
+                           + ", ".join(f"{k}: {v[0]}px, box {1 + 2 * v[1]:.1f}x" for k, v in spec["crops"].items())
+                           + " (see idmatch.liveness.features.BLOCKS); sqrt; standardised"),
               "classifier": f"L2 logistic regression (l2={args.l2}), (data-set family, label) groups equally weighted",
               "threshold_rule": "out-of-fold (5-fold by subject) BPCER <= 1% on verification photos and <= 5% on PAD bona fide; "
                                 "bias shifted so that threshold is 0.5",
-              "raw_probability_threshold": raw_thr,
+              "raw_probability_threshold": raw_thr, "recipe": args.recipe,
+              "training_data": data_note if args.recipe == "v2" else "v1: see docs/liveness.md (included CASIA-FaceV5)",
               "seed": pad_data.SEED, "train_samples": int(pool.sum()), "train_counts": dict(sorted(counts.items())),
               "manifest": "training/pad_manifest.csv.gz", "manifest_sha256": manifest_sha,
               "train_seconds": round(t_fit, 1), "feature_seconds_incl_cache": round(t_feat, 1),

@@ -63,6 +63,14 @@ class CalibrationError(IdmatchError):
     http_status = 500
 
 
+class CalibrationInsufficientDataError(CalibrationError):
+    """A target FMR the calibration data cannot resolve (fewer than 10/FMR impostor comparisons in a
+    population that decides): refused rather than extrapolated. A client error: ask for a looser FMR."""
+
+    code = "calibration_insufficient_data"
+    http_status = 422
+
+
 class ConfigError(IdmatchError):
     code = "config_error"
     http_status = 500

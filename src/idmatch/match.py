@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CalibrationError
+from .errors import CalibrationError, CalibrationInsufficientDataError
 
-OPERATING_FMRS = (1e-3, 1e-4, 1e-5)
+#: the operating points the shipped calibration resolves (10/FMR impostor comparisons in every deciding
+#: population, pooled over its capture conditions); 1e-5 is not resolvable from the data and is refused
+OPERATING_FMRS = (1e-3, 1e-4)
 DEFAULT_FMR = 1e-4
 
 
@@ -44,8 +46,11 @@ class Calibration:
     name: str = "shipped"
     n_impostor: int = 0
     n_genuine: int = 0
-    populations: dict = field(default_factory=dict)    # per-population detail, informational
+    populations: dict = field(default_factory=dict)    # per-population detail (full photos), informational
     created: str = ""
+    cells: dict = field(default_factory=dict)          # per population x capture-condition pair, informational
+    manifest: dict = field(default_factory=dict)       # which data the calibration saw
+    class_points: dict = field(default_factory=dict)   # {"close|normal": [OperatingPoint]}: per capture-class pair
 
     def __post_init__(self) -> None:
         self.points = sorted(self.points, key=lambda p: -p.fmr)
@@ -53,25 +58,42 @@ class Calibration:
         if any(b < a - 1e-12 for a, b in zip(ths, ths[1:])):
             raise CalibrationError(f"calibration {self.name!r} is not monotonic: threshold must rise as FMR falls")
 
-    def threshold_for(self, fmr: float) -> float:
-        """Threshold for target ``fmr``; log-linear interpolation between table points."""
+    def threshold_for(self, fmr: float, classes: tuple[str | None, str | None] | None = None) -> float:
+        """Threshold for target ``fmr``; log-linear interpolation between table points.
+
+        With the capture classes of both images (``("close", "normal")``, see
+        :func:`idmatch.evaluation.conditions.capture_class`) and a table for that class pair, the class
+        pair's own threshold (a ``None`` side: the strictest pair the other side can make); otherwise the
+        one that holds for every condition calibrated."""
+        self._check_resolvable(fmr)
+        one_for_all = _interpolate(self.points, fmr)
+        if classes is None or not self.class_points or all(c is None for c in classes):
+            return one_for_all
+        # a side whose class is unknown (a stored template) may be any class: the strictest pair it could make
+        from .evaluation.conditions import CAPTURE_CLASSES
+
+        a, b = classes
+        out = None
+        for pa in (CAPTURE_CLASSES if a is None else (a,)):
+            for pb in (CAPTURE_CLASSES if b is None else (b,)):
+                table = self.class_points.get("|".join(sorted((pa, pb))))
+                if not table or table[-1].fmr > fmr * (1 + 1e-9):
+                    return one_for_all  # a class pair without a table for fmr: the table for all conditions
+                t = _interpolate(sorted(table, key=lambda p: -p.fmr), fmr)
+                out = t if out is None else max(out, t)
+        return one_for_all if out is None else min(out, one_for_all)
+
+    def _check_resolvable(self, fmr: float) -> None:
         if not (0 < fmr < 1):
             raise CalibrationError(f"target FMR must be in (0, 1), got {fmr}")
         pts = self.points
-        if fmr >= pts[0].fmr:
-            return pts[0].threshold
         if fmr < pts[-1].fmr * (1 - 1e-9):
-            raise CalibrationError(
-                f"calibration {self.name!r} supports FMR down to {pts[-1].fmr:g} "
-                f"({self.n_impostor} impostor comparisons); {fmr:g} needs more"
+            raise CalibrationInsufficientDataError(
+                f"calibration {self.name!r} resolves FMR down to {pts[-1].fmr:g}; {fmr:g} would need at least "
+                f"{math.ceil(10 / fmr):,} impostor comparisons in every population it was calibrated on "
+                f"-- ask for an FMR of {pts[-1].fmr:g} or more",
+                details={"fmr": fmr, "lowest_supported_fmr": pts[-1].fmr},
             )
-        for hi, lo in zip(pts, pts[1:]):
-            if lo.fmr <= fmr <= hi.fmr:
-                if hi.fmr == lo.fmr:
-                    return lo.threshold
-                t = (math.log10(hi.fmr) - math.log10(fmr)) / (math.log10(hi.fmr) - math.log10(lo.fmr))
-                return hi.threshold + t * (lo.threshold - hi.threshold)
-        return pts[-1].threshold
 
     def fmr_at(self, threshold: float) -> float:
         """Approximate operating FMR of a threshold (inverse of :meth:`threshold_for`)."""
@@ -93,6 +115,8 @@ class Calibration:
             "name": self.name, "model": self.model, "created": self.created,
             "n_impostor": self.n_impostor, "n_genuine": self.n_genuine,
             "points": [asdict(p) for p in self.points], "populations": self.populations,
+            **({"class_points": {k: [asdict(p) for p in v] for k, v in self.class_points.items()}} if self.class_points else {}),
+            **({"cells": self.cells} if self.cells else {}), **({"manifest": self.manifest} if self.manifest else {}),
         }
 
     @classmethod
@@ -102,6 +126,8 @@ class Calibration:
                 model=d["model"], name=d.get("name", "custom"), created=d.get("created", ""),
                 n_impostor=int(d.get("n_impostor", 0)), n_genuine=int(d.get("n_genuine", 0)),
                 points=[OperatingPoint(**p) for p in d["points"]], populations=d.get("populations", {}),
+                cells=d.get("cells", {}), manifest=d.get("manifest", {}),
+                class_points={k: [OperatingPoint(**p) for p in v] for k, v in (d.get("class_points") or {}).items()},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"malformed calibration: {exc}") from exc
@@ -117,8 +143,23 @@ class Calibration:
             raise CalibrationError(f"cannot read calibration file {path}: {exc}") from exc
 
 
+def _interpolate(pts: list[OperatingPoint], fmr: float) -> float:
+    """Log-linear interpolation in a table sorted by FMR descending (``fmr`` within its range)."""
+    if fmr >= pts[0].fmr:
+        return pts[0].threshold
+    for hi, lo in zip(pts, pts[1:]):
+        if lo.fmr <= fmr <= hi.fmr:
+            if hi.fmr == lo.fmr:
+                return lo.threshold
+            t = (math.log10(hi.fmr) - math.log10(fmr)) / (math.log10(hi.fmr) - math.log10(lo.fmr))
+            return hi.threshold + t * (lo.threshold - hi.threshold)
+    return pts[-1].threshold
+
+
 #: shipped calibration file per engine model id (the threshold belongs to the exact scoring path)
-SHIPPED_CALIBRATIONS = {"yunet+sface": "calibration_sface.json", "yunet+sface+flip": "calibration_sface_flip.json"}
+#: v2 of the default model's table covers every population x capture-condition pair (issue 17); the accurate
+#: mode's table is still v1 (full photos only)
+SHIPPED_CALIBRATIONS = {"yunet+sface": "calibration_sface-v2.json", "yunet+sface+flip": "calibration_sface_flip.json"}
 DEFAULT_MODEL_ID = "yunet+sface"
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from .align import align_face
 from .errors import NoFaceError
+from .evaluation.conditions import capture_class, image_colour
 from .detect import DetectionConfig, FaceSelection, select_face
 from .imaging import DEFAULT_LIMITS, ImageLimits, decode_image
 from .match import DEFAULT_FMR, Calibration, cosine_score, shipped_calibration
@@ -51,6 +52,13 @@ class FaceAnalysis:
     def face(self) -> DetectedFace:
         return self.selection.face
 
+    @property
+    def capture_class(self) -> str:
+        """``grey`` / ``close`` / ``lowres`` / ``normal``: the capture condition as the image shows it (issue 17)."""
+        h, w = self.image.shape[:2]
+        _x, _y, bw, bh = self.face.box
+        return capture_class(h, w, bw, bh, self.face.inter_eye_distance, image_colour(self.image))
+
     def summary(self) -> dict:
         x, y, w, h = self.face.box
         return {
@@ -60,6 +68,7 @@ class FaceAnalysis:
             "detector_score": round(self.face.score, 4),
             "inter_eye_px": round(self.face.inter_eye_distance, 1),
             "rotation": self.rotation,
+            "capture_class": self.capture_class,
         }
 
 
@@ -162,11 +171,19 @@ class FaceEngine:
         return FaceAnalysis(image=img, selection=sel, aligned=aligned, template=template, timings_ms=timings,
                             rotation=rotation)
 
-    def compare(self, a: FaceAnalysis | np.ndarray, b: FaceAnalysis | np.ndarray, fmr: float = DEFAULT_FMR) -> tuple[float, float, bool]:
-        ta = a.template if isinstance(a, FaceAnalysis) else a
-        tb = b.template if isinstance(b, FaceAnalysis) else b
+    def compare(self, a: FaceAnalysis | np.ndarray, b: FaceAnalysis | np.ndarray, fmr: float = DEFAULT_FMR,
+                classes: tuple[str | None, str | None] | None = None) -> tuple[float, float, bool]:
+        """Score and decide. The capture classes of both sides (read off an analysis, or given for bare
+        templates as ``classes``) pick their class pair's threshold; a side of unknown class (a bare
+        template) gets the strictest pair the other side can make; with neither, the threshold is the
+        one that holds for every calibrated capture condition."""
+        # an analysis, a stored frame (any object with .template, maybe .capture_class) or a bare template
+        ta = a.template if hasattr(a, "template") else a
+        tb = b.template if hasattr(b, "template") else b
         score = cosine_score(ta, tb)
-        threshold = self.calibration.threshold_for(fmr)
+        if classes is None:
+            classes = (getattr(a, "capture_class", None), getattr(b, "capture_class", None))
+        threshold = self.calibration.threshold_for(fmr, classes)
         return score, threshold, score >= threshold
 
     def verify(self, id_source, live_source, fmr: float = DEFAULT_FMR) -> VerifyResult:

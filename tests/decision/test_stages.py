@@ -78,6 +78,7 @@ class _Engine:
     calibration = SimpleNamespace(name="cal")
 
     def compare(self, a, b, fmr):
+        b = getattr(b, "template", b)  # the match stage passes the live analysis (its capture class picks the threshold)
         return float(a @ b), 0.5, float(a @ b) >= 0.5
 
 

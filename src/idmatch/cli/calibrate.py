@@ -14,6 +14,10 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="calibration JSON to write (use it with --calibration or IDMATCH_CALIBRATION_FILE)")
     p.add_argument("--name", default=None, help="name recorded in decisions (default: the folder name)")
     p.add_argument("--fmr", type=float, default=1e-4, help="the operating FMR that must be supported (default 1e-4)")
+    p.add_argument("--conditions", default="full",
+                   help="capture conditions to calibrate over, comma-separated, from: full, chip, tight, grey, lowres "
+                        "(default: full, the images as they are; every pair of the listed conditions becomes a cell "
+                        "and the strictest decides). Calibrate a folder of your reader's own crops as it is.")
     p.add_argument("--combine-shipped", action="store_true",
                    help="never go below the shipped thresholds (strictest of yours and the shipped populations)")
     add_engine_args(p)
@@ -23,19 +27,30 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..calibration import build_calibration, images_by_identity, population_scores
-    from ..evaluation.pairs import embed_images
+    from ..calibration import build_calibration, condition_cells, images_by_identity
+    from ..errors import ConfigError
+    from ..evaluation.condition_templates import embed_conditions
+    from ..evaluation.conditions import CONDITIONS, FULL, condition_pairs
     from ..match import OPERATING_FMRS, shipped_calibration
     from .verify import make_engine
 
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    unknown = sorted(set(conditions) - set(CONDITIONS))
+    if unknown or not conditions:
+        raise ConfigError(f"unknown capture condition(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(CONDITIONS)}",
+                          code="bad_conditions")
     folder = Path(args.folder)
+    name = args.name or folder.name
     ids = images_by_identity(folder)
     paths = [str(p.relative_to(folder)) for imgs in ids.values() for p in imgs]
     identity_of = {str(p.relative_to(folder)): ident for ident, imgs in ids.items() for p in imgs}
     engine = make_engine(args)
-    table = embed_images(paths, folder, lambda p: engine.analyze(p).template, progress=not args.no_progress)
-    pop = population_scores(args.name or folder.name, table.templates, identity_of, fte=len(table.failures))
-    cal = build_calibration([pop], model=engine.model_id, name=args.name or folder.name, required_fmr=args.fmr)
+    ct = embed_conditions(engine, paths, folder, key=name, conditions=conditions, progress=not args.no_progress)
+    cells = condition_cells(name, {c: ct[c].templates for c in conditions}, identity_of, condition_pairs(conditions),
+                            fte={c: len(ct[c].failures) for c in conditions})
+    pop = next((c for c in cells if c.conditions == (FULL, FULL)), cells[0])
+    table = ct[pop.conditions[0]]
+    cal = build_calibration(cells, model=engine.model_id, name=name, required_fmr=args.fmr)
     before = shipped_calibration(engine.model_id)
     if args.combine_shipped:
         for p in cal.points:
@@ -56,7 +71,9 @@ def run(args) -> int:
             row[label] = {"threshold": thr, "fmr": float((pop.impostor >= thr).mean()),
                           "fnmr": float((pop.genuine < thr).mean()) if len(pop.genuine) else None}
         rows.append(row)
-    summary = {"calibration": args.out, "population": pop.summary(), "fte_list": table.failures, "table": rows}
+    summary = {"calibration": args.out, "population": pop.summary(), "fte_list": table.failures, "table": rows,
+               "conditions": conditions, "cells": {k: {kk: v[kk] for kk in ("n_impostor", "n_genuine", "fmr_at", "fnmr_at", "decides")}
+                                                    for k, v in {**cal.populations, **cal.cells}.items()}}
     if args.json:
         print(json.dumps(summary, indent=1))
         return EXIT_OK

@@ -87,6 +87,7 @@ class DecisionContext:
     doc_type: str | None = None
     portrait: FaceAnalysis | None = None            # only while the portrait is being judged
     portrait_template: np.ndarray | None = None
+    portrait_class: str | None = None               # the portrait's capture class (calibration), kept with the session
     live: list = field(default_factory=list)        # FaceAnalysis per live frame (stored ones: objects with .template)
     liveness_mode: Literal["passive", "active"] = "passive"
     challenge_result: ChallengeResult | None = None  # active mode: the challenge's outcome

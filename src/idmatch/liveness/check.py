@@ -196,7 +196,9 @@ def follow_steps(steps: Sequence[str], poses: Sequence[HeadPose | None], cfg: Ch
 
 
 def _sharpness(aligned: np.ndarray) -> float:
-    return float(cv2.Laplacian(cv2.cvtColor(aligned, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+    from ..quality.measures import face_sharpness   # one sharpness for quality and liveness
+
+    return face_sharpness(cv2.cvtColor(aligned, cv2.COLOR_BGR2GRAY))
 
 
 @dataclass

@@ -77,5 +77,113 @@ def colour_lbp_features(crop_bgr: np.ndarray) -> np.ndarray:
     return np.concatenate(feats)
 
 
-def feature_dim() -> int:
-    return 6 * N_BINS * len(RADII)
+def grey_lbp_features(crop_bgr: np.ndarray, radii: tuple[int, ...] = (1, 2, 4)) -> np.ndarray:
+    """Uniform-LBP histograms of the grey crop at several radii (larger radii see coarser periodic
+    structure such as moiré and halftone at a distance)."""
+    g = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY)
+    return np.concatenate([lbp_histogram(g, r) for r in radii])
+
+
+N_FREQ_BANDS = 12
+N_PEAK_BANDS = 6
+
+
+def _radial_index(n: int) -> tuple[np.ndarray, np.ndarray]:
+    f = np.fft.fftfreq(n) * n
+    fy, fx = np.meshgrid(f, f, indexing="ij")
+    return np.hypot(fx, fy), np.arctan2(fy, fx)
+
+
+_FREQ_CACHE: dict[int, tuple[np.ndarray, ...]] = {}
+
+
+def _freq_masks(n: int):
+    if n not in _FREQ_CACHE:
+        r, th = _radial_index(n)
+        edges = np.geomspace(2.0, n / 2.0 * 1.4142, N_FREQ_BANDS + 1)
+        band = np.digitize(r, edges) - 1          # -1: below 2 cycles (DC and the face's shape)
+        band[band >= N_FREQ_BANDS] = -1
+        orient = ((np.round(th / (np.pi / 4)).astype(int)) % 4)  # 0, 45, 90, 135 degrees
+        win = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32)
+        _FREQ_CACHE[n] = (band, orient, win, r)
+    return _FREQ_CACHE[n]
+
+
+def frequency_features(crop_bgr: np.ndarray) -> np.ndarray:
+    """Fourier cues of re-capture, from the grey crop (Hann-windowed power spectrum):
+
+    * share of the energy in 12 log-spaced radial bands (2 cycles/crop to the corner): prints and
+      screens lose or add high frequencies (blur, halftone, sub-pixel grid);
+    * peakiness in the 6 highest bands, log(max / mean): moiré and a pixel grid are sharp peaks,
+      skin and hair a smooth fall-off;
+    * share of the upper-half-band energy along 0/45/90/135 degrees: a screen's grid and a
+      sheet's straight edges are axis-aligned lines in the spectrum.
+    All non-negative (the model square-roots its features).
+    """
+    g = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    n = g.shape[0]
+    band, orient, win, r = _freq_masks(n)
+    g = (g - g.mean()) * win
+    p = np.abs(np.fft.fft2(g)) ** 2
+    valid = band >= 0
+    tot = float(p[valid].sum()) + 1e-9
+    shares = np.bincount(band[valid], weights=p[valid], minlength=N_FREQ_BANDS) / tot
+    peaks = []
+    for b in range(N_FREQ_BANDS - N_PEAK_BANDS, N_FREQ_BANDS):
+        v = p[band == b]
+        peaks.append(np.log1p(float(v.max()) / (float(v.mean()) + 1e-9)) if v.size else 0.0)
+    hi = valid & (r >= n / 4.0)
+    oh = np.bincount(orient[hi], weights=p[hi], minlength=4)
+    oh = oh / (float(oh.sum()) + 1e-9)
+    return np.concatenate([shares, np.asarray(peaks), oh]).astype(np.float32)
+
+
+def edge_ring_features(crop_bgr: np.ndarray, inner: float = 0.5) -> np.ndarray:
+    """Where a hand-held sheet or phone shows: the ring of a *wide* crop outside its central
+    ``inner`` fraction (the face). Per side (top, bottom, left, right), a magnitude-weighted
+    histogram of gradient orientation (8 bins, share of that side's gradient energy) and the share
+    of strong-edge pixels; long straight sheet/bezel edges concentrate in one or two bins."""
+    g = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.hypot(gx, gy)
+    ang = ((np.arctan2(gy, gx) % np.pi) / np.pi * 8).astype(int) % 8
+    n = g.shape[0]
+    a, b = int(n * (1 - inner) / 2), int(n * (1 + inner) / 2)
+    thr = float(np.percentile(mag, 90)) + 1e-6
+    out = []
+    for sl in ((slice(0, a), slice(None)), (slice(b, n), slice(None)), (slice(a, b), slice(0, a)), (slice(a, b), slice(b, n))):
+        m, o = mag[sl].ravel(), ang[sl].ravel()
+        h = np.bincount(o, weights=m, minlength=8)
+        out.append(h / (float(h.sum()) + 1e-6))
+        out.append(np.array([float(np.mean(m > thr))]))
+    return np.concatenate(out).astype(np.float32)
+
+
+# Feature blocks a model can name in its ``feature_spec``; each reads one of the model's crops.
+BLOCKS = {
+    "clbp": ("inner", colour_lbp_features),
+    "freq": ("inner", frequency_features),
+    "glbp": ("inner", grey_lbp_features),
+    "wide_clbp": ("wide", colour_lbp_features),
+    "wide_freq": ("wide", frequency_features),
+    "wide_glbp": ("wide", grey_lbp_features),
+    "wide_edges": ("wide", edge_ring_features),
+}
+V1_SPEC = {"crops": {"inner": [CROP_SIZE, CROP_MARGIN]}, "blocks": ["clbp"]}
+
+
+def spec_features(crops: dict[str, np.ndarray], spec: dict) -> np.ndarray:
+    """Concatenated feature blocks of ``spec`` from the named crops (see :func:`spec_crops`)."""
+    return np.concatenate([BLOCKS[b][1](crops[BLOCKS[b][0]]) for b in spec["blocks"]])
+
+
+def spec_crops(img_bgr: np.ndarray, box: tuple[float, float, float, float], spec: dict) -> dict[str, np.ndarray]:
+    return {name: face_crop(img_bgr, box, int(sz), float(mg)) for name, (sz, mg) in spec["crops"].items()}
+
+
+def feature_dim(spec: dict | None = None) -> int:
+    if spec is None:
+        return 6 * N_BINS * len(RADII)
+    z = {name: np.zeros((int(sz), int(sz), 3), np.uint8) for name, (sz, mg) in spec["crops"].items()}
+    return int(spec_features(z, spec).shape[0])

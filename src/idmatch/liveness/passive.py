@@ -1,7 +1,9 @@
 """Passive presentation-attack detection on one frame.
 
-The shipped model (``idmatch/data/liveness_pad.json``) is a logistic regression over colour-LBP
-features of the face crop (see :mod:`.features`), trained by ``training/train_pad.py``. Its score
+The shipped model (``idmatch/data/liveness_pad.json``) is a logistic regression over texture and
+frequency features of one or more crops around the face box (see :mod:`.features`), trained by
+``training/train_pad.py``. The model file names its crops (size, margin) and feature blocks
+(``feature_spec``), so inference always follows the model it loads. Its score
 is in (0, 1), higher = more likely live; the model's bias is shifted so that the shipped
 operating point -- chosen so that bona fide photos are rarely rejected -- is exactly 0.5
 (see docs/liveness.md for the measured APCER/BPCER).
@@ -21,7 +23,7 @@ import numpy as np
 
 from ..errors import ModelNotFoundError, NoFaceError
 from ..models import DetectedFace
-from .features import colour_lbp_features, face_crop
+from .features import V1_SPEC, spec_crops, spec_features
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,13 @@ class PadModel:
     crop_margin: float = -0.1
     sqrt_features: bool = True
     meta: dict = field(default_factory=dict)
+    feature_spec: dict | None = None   # {"crops": {name: [size, margin]}, "blocks": [...]}; None: v1
+
+    @property
+    def spec(self) -> dict:
+        if self.feature_spec is not None:
+            return self.feature_spec
+        return {"crops": {"inner": [self.crop_size, self.crop_margin]}, "blocks": list(V1_SPEC["blocks"])}
 
     def decision_function(self, feats: np.ndarray) -> np.ndarray:
         x = np.sqrt(np.maximum(feats, 0)) if self.sqrt_features else feats
@@ -70,8 +79,11 @@ class PadModel:
         return 1.0 / (1.0 + np.exp(-np.clip(self.decision_function(np.atleast_2d(feats)), -50, 50)))
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": "colour_lbp_logreg", "crop_size": self.crop_size,
-                "crop_margin": self.crop_margin, "sqrt_features": self.sqrt_features,
+        d = {"name": self.name, "kind": "colour_lbp_logreg" if self.feature_spec is None else "pad_features_logreg",
+             "crop_size": self.crop_size, "crop_margin": self.crop_margin, "sqrt_features": self.sqrt_features}
+        if self.feature_spec is not None:
+            d["feature_spec"] = self.feature_spec
+        return {**d,
                 "threshold": self.threshold, "bias": self.bias, "mean": self.mean.tolist(),
                 "std": self.std.tolist(), "weights": self.weights.tolist(), "meta": self.meta}
 
@@ -81,7 +93,7 @@ class PadModel:
                    weights=np.asarray(d["weights"], np.float64), bias=float(d["bias"]),
                    threshold=float(d["threshold"]), crop_size=int(d.get("crop_size", 128)),
                    crop_margin=float(d.get("crop_margin", -0.1)), sqrt_features=bool(d.get("sqrt_features", True)),
-                   meta=d.get("meta", {}))
+                   meta=d.get("meta", {}), feature_spec=d.get("feature_spec"))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), separators=(",", ":")))
@@ -123,8 +135,8 @@ class PassiveLiveness:
         return self._engine
 
     def features(self, img_bgr: np.ndarray, face: DetectedFace) -> np.ndarray:
-        crop = face_crop(img_bgr, face.box, self.model.crop_size, self.model.crop_margin)
-        return colour_lbp_features(crop)
+        spec = self.model.spec
+        return spec_features(spec_crops(img_bgr, face.box, spec), spec)
 
     def score_face(self, img_bgr: np.ndarray, face: DetectedFace) -> LivenessResult:
         t0 = time.perf_counter()

@@ -192,6 +192,13 @@ class Orientation(Measure):
 
 
 # -- photometric (aligned crop) -----------------------------------------------------------------
+def face_sharpness(gray_aligned: np.ndarray) -> float:
+    """THE sharpness of idmatch: RMS of the Laplacian over the face region of an aligned crop's
+    grey levels (quality's measure, and liveness's choice of the best frame)."""
+    lap = cv2.Laplacian(np.asarray(gray_aligned, dtype=np.float32), cv2.CV_32F, ksize=3)
+    return float(np.sqrt(lap[FACE_MASK].var()))
+
+
 class Sharpness(Measure):
     """RMS of the Laplacian over the face region of the aligned crop (grey levels). Falls with
     defocus, motion blur and with faces too small for the crop (upsampled)."""
@@ -199,8 +206,7 @@ class Sharpness(Measure):
     name, unit, code = "sharpness", "grey_levels", "blurry"
 
     def compute(self, ctx):
-        lap = cv2.Laplacian(ctx.gray, cv2.CV_32F, ksize=3)
-        return float(np.sqrt(lap[FACE_MASK].var())), {}
+        return face_sharpness(ctx.gray), {}
 
     def component(self, raw):
         return ramp(raw, 10.0, 60.0)

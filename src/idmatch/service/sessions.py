@@ -326,6 +326,8 @@ class SessionService:
             ch["failures"] = failures                                 # the last attempt: decided below
         ctx = DecisionContext(policy=policy, engine=self.engine, session_id=sid, id_hash=s.id_hash,
                               doc_type=s.doc_type, portrait_template=self._decrypt_template(portrait_row), live=live,
+                              portrait_class=next((r["details"].get("capture_class") for r in (s.reasons or [])
+                                                   if r.get("code") == "portrait_capture_class"), None),
                               liveness_mode=s.challenge.get("mode", "passive"), challenge_result=challenge_result)
         reasons = [Reason(**r) for r in (s.reasons or [])] + self.decision_policy.on_live(ctx)
         decision = combine(reasons)

@@ -7,6 +7,8 @@ victim's photo shown only at the frontal frames, with the fraudster's own head d
 does not carry the match."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from ..core import DecisionContext, Reason
 
 
@@ -17,13 +19,19 @@ class MatchStage:
     name = "match"
 
     def on_portrait(self, ctx: DecisionContext) -> list[Reason]:
-        return []
+        """Records the portrait's capture class (docs: calibration per capture class), so the live
+        match later uses the threshold of the right class pair rather than the strictest."""
+        cls = getattr(ctx.portrait, "capture_class", None) if ctx.portrait is not None else None
+        return [Reason("capture_class", "portrait_capture_class", "info", "", {"capture_class": cls})] if cls else []
 
     def on_live(self, ctx: DecisionContext) -> list[Reason]:
         eng = ctx.engine
+        portrait = ctx.portrait if ctx.portrait is not None else (
+            SimpleNamespace(template=ctx.portrait_template, capture_class=ctx.portrait_class)
+            if ctx.portrait_class else ctx.portrait_template)
         scores, thr = [], 0.0
         for a in ctx.live:
-            s, thr, _ = eng.compare(ctx.portrait_template, a.template, ctx.policy.fmr)
+            s, thr, _ = eng.compare(portrait, a, ctx.policy.fmr)  # the live analysis: its capture class
             scores.append(s)
         score = min(scores)
         details = {"score": round(score, 5), "threshold": round(thr, 5), "fmr": ctx.policy.fmr,
@@ -31,8 +39,8 @@ class MatchStage:
         cr = ctx.challenge_result
         turned = [cr.templates[i] for i in cr.match_frames if i in cr.templates] if cr is not None else []
         if turned:
-            t_scores = [eng.compare(ctx.portrait_template, t, TURNED_FMR)[0] for t in turned]
-            t_thr = eng.compare(ctx.portrait_template, turned[0], TURNED_FMR)[1]
+            t_scores = [eng.compare(portrait, t, TURNED_FMR)[0] for t in turned]
+            t_thr = eng.compare(portrait, turned[0], TURNED_FMR)[1]
             details.update(turned_scores=[round(s, 5) for s in t_scores], turned_threshold=round(t_thr, 5),
                            turned_fmr=TURNED_FMR)
             if min(t_scores) < t_thr:
