@@ -24,14 +24,16 @@ VALUES = STRINGS + [0, -1, 2 ** 63, 2 ** 31, 10 ** 30, 1e-300, 1e308, -0.0, True
 FRAME_TIMES = ["[" * 5000, "[1e309]", "[NaN]", "[-1]", "[0, 0]", "[" + "0," * 20000 + "0]", '{"a": 1}', "[[1]]",
                '["x"]', "[1e-300]", "[true]", "[]", "[3601]"]
 
+VALID_NUMBER = "11010519491231002X"      # GB 11643 sample number (passes the check character)
+
 JSON_BODIES = {
-    ("POST", "/v1/sessions"): {"document": {"type": "resident_id", "number": "33011234"},
+    ("POST", "/v1/sessions"): {"document": {"type": "resident_id", "number": VALID_NUMBER},
                                "consent": {"text_version": "v1", "given_at": "2026-01-01T10:00:00Z", "channel": "store"},
                                "liveness_mode": "auto"},
     ("POST", "/v1/review/{sid}"): {"outcome": "approved", "reason": "looks fine to me"},
     ("POST", "/v1/keys"): {"role": "clerk", "label": "fuzz"},
     ("POST", "/v1/erasures"): {"session_id": "00000000-0000-0000-0000-000000000000"},
-    ("POST", "/v1/subject-requests/lines"): {"document": {"type": "resident_id", "number": "33011234"}},
+    ("POST", "/v1/subject-requests/lines"): {"document": {"type": "resident_id", "number": VALID_NUMBER}},
 }
 ROLE_FOR = {"clerk": "clerk", "reviewer": "reviewer", "auditor": "auditor", "admin": "admin"}
 

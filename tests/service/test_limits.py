@@ -111,7 +111,9 @@ def test_unread_body_of_a_keyed_request_closes_the_connection(svc):
 
 
 def test_small_chunked_json_with_a_key_still_works(svc):
-    doc = json.dumps({"document": {"type": "resident_id", "number": "33011234"},
+    from .conftest import new_number
+
+    doc = json.dumps({"document": {"type": "resident_id", "number": new_number()},
                       "consent": {"text_version": "v1", "given_at": "2026-01-01T10:00:00Z", "channel": "store"}}).encode()
 
     class One(Body):
