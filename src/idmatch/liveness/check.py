@@ -330,7 +330,9 @@ def identity_threshold(engine, cfg: ChallengeConfig) -> float:
     if cfg.identity_threshold is not None:
         return float(cfg.identity_threshold)
     try:
-        return float(engine.calibration.threshold_for(cfg.identity_fmr))
+        # frames of one capture, one camera: the ordinary capture class on both sides (the calibration's
+        # strictest pair is for tight or grey crops, and would read a real turned head as another person)
+        return float(engine.calibration.threshold_for(cfg.identity_fmr, classes=("normal", "normal")))
     except IdmatchError:
         return cfg.fallback_identity_threshold
 
