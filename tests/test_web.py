@@ -144,3 +144,25 @@ def test_both_languages_have_every_string():
         used |= set(re.findall(r':([\w]+\.[\w.]+)', " ".join(re.findall(r'data-i18n-attr="([^"]+)"', src))))
         used |= set(re.findall(r'\bt\("([\w.-]+)"', src))
     assert used and used <= keys(en), sorted(used - keys(en))
+
+
+def test_every_liveness_reason_and_advice_is_worded_in_both_languages():
+    """The retry screen and the decision say each liveness reason code in plain words, never the code."""
+    text = (STATIC_DIR / "js" / "i18n.js").read_text()
+    start_zh = text.index('  "zh-CN": {')
+    en, zh = text[:start_zh], text[start_zh:]
+    src = (STATIC_DIR / "js" / "reasons.js").read_text()
+    codes = re.findall(r'"(\w+)"', src[src.index("CHALLENGE_CODES"):src.index("];", src.index("CHALLENGE_CODES"))])
+    assert {"challenge_not_followed", "reaction_timing", "frame_timing", "frozen_frames", "no_depth", "face_jump",
+            "identity_changed", "spoof_suspected", "static_sequence", "too_few_frames", "no_face", "multiple_faces",
+            "challenge_expired"} <= set(codes)
+    from idmatch.liveness.check import REASONS
+
+    assert set(REASONS) <= set(codes), sorted(set(REASONS) - set(codes))   # every code the check can give
+    for block in (en, zh):
+        for code in codes:
+            for prefix in ("ch", "tip"):
+                m = re.search(rf'^\s+"{prefix}\.{code}": "([^"]+)",?$', block, re.M)
+                assert m and code not in m.group(1), (prefix, code)
+    zh_sentences = re.findall(r'^\s+"(?:ch|tip|retry|live\.outage)\.[\w.]+": "([^"]+)"', zh, re.M)
+    assert zh_sentences and all(re.search(r"[\u4e00-\u9fff]", s) for s in zh_sentences)

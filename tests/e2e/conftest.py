@@ -23,9 +23,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "reports" / "screenshots"
 
-# The challenge the test server issues is seeded (test-only setting; production draws from the OS CSPRNG).
-# Challenge.issue(rng=12) draws turn_left, turn_right, turn_left: the movements the camera clip makes.
-CHALLENGE_SEED = os.environ.get("IDMATCH_E2E_CHALLENGE_SEED", "12")
+# The test server's challenges prompt what the camera clip does (seeded_app.py: turn_left, turn_right,
+# turn_left at 0.9, 2.6, 6.0 s); production draws them from the OS CSPRNG.
 CLIP_ACTIONS = {"turn_left", "turn_right"}
 # The man in the camera clip always claims the same (made-up) resident ID: registering one face under
 # several identities is exactly what the duplicate-face rule sends to review.
@@ -96,12 +95,15 @@ def live_server(tmp_path_factory, chromium_path) -> LiveServer:
     store.close()
 
     port = _free_port()
-    env = {**os.environ, "IDMATCH_DATA_DIR": str(data_dir), "IDMATCH_CHALLENGE_SEED": CHALLENGE_SEED,
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "IDMATCH_DATA_DIR": str(data_dir), "IDMATCH_E2E_CHALLENGES": "clip", "PYTHONUNBUFFERED": "1"}
+    # the server runs in the data directory: a relative PYTHONPATH (``PYTHONPATH=src pytest ...``) would no
+    # longer point at this checkout there, and the server would quietly import an installed idmatch instead
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p)
     env.pop("IDMATCH_DATABASE_URL", None)
     env.pop("IDMATCH_CONFIG", None)
     log = data_dir / "server.log"
-    # the real app, with its challenges seeded (tests/e2e/seeded_app.py; production stays random)
+    # the real app, with challenges the clip follows (tests/e2e/seeded_app.py; production stays random)
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent), "seeded_app:app",
                              "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                             env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=str(data_dir))
@@ -120,7 +122,8 @@ def live_server(tmp_path_factory, chromium_path) -> LiveServer:
             proc.kill()
             pytest.fail(f"the idmatch server did not start in 90 s:\n{srv.log_tail()}")
         time.sleep(0.3)
-    _allow_active_challenges(srv)
+    # the man in the clip registers his one identity in many tests, and fails the challenge on purpose in some
+    _set_policy(srv, {"max_lines_per_identity": 1000}, {"max_failed_liveness_per_document": 1000})
     yield srv
     proc.terminate()
     try:
@@ -130,19 +133,31 @@ def live_server(tmp_path_factory, chromium_path) -> LiveServer:
         proc.wait(5)
 
 
-def _allow_active_challenges(srv: LiveServer) -> None:
-    """Policy ``liveness_mode: either``: the terminal (which asks for ``auto``) gets the active
-    challenge whenever the liveness module provides one; API callers may still ask for passive.
-    Older service builds without that policy field stay passive (the still-photo test then skips)."""
+def _set_policy(srv: LiveServer, change: dict, optional: dict | None = None) -> None:
+    """Policy changes for the tests; ``optional`` ones are dropped when this service build has no such
+    field. Everything else stays the service's default policy (active liveness by default)."""
     import json
 
-    req = urllib.request.Request(srv.url + "/v1/policy", method="PUT", data=json.dumps({"liveness_mode": "either"}).encode(),
-                                 headers={"Authorization": f"Bearer {srv.keys['admin']}", "Content-Type": "application/json"})
-    try:
+    def put(body: dict) -> None:
+        req = urllib.request.Request(srv.url + "/v1/policy", method="PUT", data=json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {srv.keys['admin']}", "Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=10).close()
+    try:
+        put({**change, **(optional or {})})
     except urllib.error.HTTPError as exc:
-        if exc.code != 422:
+        if exc.code != 422 or not optional:
             raise
+        put(change)
+
+
+def queue_challenges(srv: LiveServer, *steps: list[str]) -> None:
+    """The next challenges the test server issues get these steps (seeded_app.py), then the clip's again."""
+    import json
+
+    req = urllib.request.Request(srv.url + "/__e2e__/next-challenges", method="POST",
+                                 data=json.dumps({"steps": [list(s) for s in steps]}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).close()
 
 
 @pytest.fixture(scope="session")
@@ -189,8 +204,8 @@ def media(shared_data, tmp_path_factory) -> dict[str, Path]:
 TABLET = {"width": 1024, "height": 768}
 
 
-def new_page(browser, *, lang: str = "en", permissions: list[str] | None = None):
-    ctx = browser.new_context(viewport=TABLET, locale=lang)
+def new_page(browser, *, lang: str = "en", permissions: list[str] | None = None, viewport: dict | None = None):
+    ctx = browser.new_context(viewport=viewport or TABLET, locale=lang)
     page = ctx.new_page()
     page.add_init_script(f"localStorage.setItem('idmatch.lang', '{lang}')")
     page.set_default_timeout(20_000)

@@ -1,12 +1,14 @@
 """Test media made at test time from ``../shared/data/video``: fake-camera .y4m files and ID portraits.
 
-* camera: LivePortrait clip ``d12`` (a man with glasses who mostly faces the camera, turns to his
-  right at 3.1-3.7 s and well to his left at 6.5-6.9 s). The camera plays its frontal parts at half
-  speed and the two turns at a third of the speed, in the order frontal, left, frontal, right,
-  frontal (11 s, looped by Chromium): a turn then lasts over a second, long enough for the terminal
-  to see it between two frame checks on a busy CI machine, where a person would simply hold it;
-* genuine ID portrait: a frame of the same clip at 5.5 s (outside the looped part), cropped like a
-  chip photo; impostor portrait: another person (clip ``d9``), cropped the same way;
+* camera: LivePortrait clip ``d12`` at its own speed (25 frames/s): a man with glasses who faces the
+  camera, turns to his left at 1.4-2.0 s, to his right at 3.1-3.7 s and to his left again at 6.5-6.9 s
+  (read off with idmatch's pose estimator; tests/test_liveness_active.py uses the same clip), then a
+  frontal tail (his frontal 4.2-5.9 s played forward and back), 10.7 s in all, looped by Chromium.
+  The seeded challenge of the e2e server (seeded_app.py) prompts those very movements at 0.9, 2.6
+  and 6.0 s. Each frame carries its number in the loop as a row of black/white 16-px squares in the
+  top-left corner (``MARK_*``), so a test can start the capture on the loop's first frame;
+* genuine ID portrait: a frame of the same clip at 5.5 s, cropped like a chip photo; impostor
+  portrait: another person (clip ``d9``), cropped the same way;
 * still-photo "camera": one frontal frame of ``d12`` repeated;
 * guidance "camera": the same clip, 2.5 s too dark, then 2.5 s with the face far away (small).
 """
@@ -20,8 +22,8 @@ import numpy as np
 from .y4m import frame_at, read_clip, write_y4m
 
 CAMERA_CLIP = "video/liveportrait/d12.mp4"
-# (start s, end s, slow-down) of the camera's segments, in playing order
-CAMERA_SEGMENTS = ((0.0, 1.3, 2), (6.40, 7.04, 3), (2.1, 3.0, 2), (3.0, 3.8, 3), (3.8, 5.0, 2))
+CAMERA_TAIL = (4.2, 5.9)          # frontal part of the clip, played forward and back after it
+MARK_BITS, MARK_BLOCK, MARK_X, MARK_Y = 9, 16, 4, 4
 PORTRAIT_AT_S = 5.5
 IMPOSTOR_CLIP = "video/liveportrait/d9.mp4"
 IMPOSTOR_AT_S = 1.0
@@ -55,12 +57,26 @@ def far_away(img: np.ndarray, scale: float = 0.3) -> np.ndarray:
     return out
 
 
+def mark(img: np.ndarray, n: int) -> np.ndarray:
+    """Write ``n`` into the frame's top-left corner: bit b is the square at x = MARK_X + b * MARK_BLOCK."""
+    out = img.copy()
+    for b in range(MARK_BITS):
+        x0 = MARK_X + b * MARK_BLOCK
+        out[MARK_Y:MARK_Y + MARK_BLOCK, x0:x0 + MARK_BLOCK] = 255 if (n >> b) & 1 else 0
+    return out
+
+
+def camera_loop(shared: Path) -> tuple[list[np.ndarray], float]:
+    clip, fps = read_clip(shared / CAMERA_CLIP)
+    tail, _ = read_clip(shared / CAMERA_CLIP, *CAMERA_TAIL)
+    frames = clip + tail + tail[::-1]
+    assert len(frames) < 2 ** MARK_BITS
+    return [mark(f, i) for i, f in enumerate(frames)], fps
+
+
 def make_media(shared: Path, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    frames: list[np.ndarray] = []
-    for t0, t1, slow in CAMERA_SEGMENTS:
-        seg, fps = read_clip(shared / CAMERA_CLIP, t0, t1)
-        frames += [f for f in seg for _ in range(slow)]
+    frames, fps = camera_loop(shared)
     paths = {"camera": out / "camera_d12.y4m", "still": out / "still_d12.y4m", "guidance": out / "guidance_d12.y4m",
              "portrait": out / "portrait_d12.jpg", "impostor": out / "portrait_d9.jpg"}
     write_y4m(paths["camera"], frames, fps=int(round(fps)))

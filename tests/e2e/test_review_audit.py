@@ -53,11 +53,14 @@ def review_sessions(live_server, media, shared_data):
         try:
             # every mismatch → review; the first session's images are retained, the second's are not
             for n, retain in ((1, True), (2, False)):
-                r = client.put("/v1/policy", json={"review_margin": 1.0, "retain_images": retain}, headers=admin)
+                # passive sessions (three frames over the API) need a passive policy now that active is the default
+                r = client.put("/v1/policy", json={"review_margin": 1.0, "retain_images": retain, "liveness_mode": "passive"},
+                               headers=admin)
                 assert r.status_code == 200, r.text
                 ids.append(_session_in_review(live_server, client, media, jpgs, n))
         finally:
-            client.put("/v1/policy", json={k: before[k] for k in ("review_margin", "retain_images")}, headers=admin)
+            client.put("/v1/policy", json={k: before[k] for k in ("review_margin", "retain_images", "liveness_mode")},
+                       headers=admin)
         yield ids, client
         # erase these two applicants: an approved one would sit in the duplicate-face gallery for later tests
         for sid in ids:

@@ -8,8 +8,9 @@ export const TIMEOUT_MS = 45000;    // after this, give up and offer a retry (sa
 
 /** An error the pages can explain: ``kind`` picks the message, ``code`` is the server's stable code. */
 export class ApiFailure extends Error {
-  constructor(kind, { status = 0, code = "", detail = "", body = null } = {}) {
+  constructor(kind, { status = 0, code = "", detail = "", body = null, retryAfter = null } = {}) {
     super(detail || kind);
+    this.retryAfter = retryAfter;   // seconds, from a Retry-After header (503, 429), or null
     this.kind = kind;          // offline | timeout | server | unauthorized | forbidden | rate_limited | client
     this.status = status;
     this.code = code;
@@ -17,8 +18,12 @@ export class ApiFailure extends Error {
     this.body = body;
   }
 
+  /** Not the applicant's fault and worth resending as it is: no answer, a timeout, a 5xx, a rate limit. */
+  get transient() { return ["offline", "timeout", "server", "rate_limited"].includes(this.kind); }
+
   /** A plain-words message in the current language. */
   message_() {
+    if (this.code && has(`err.${this.code}`) && this.kind !== "offline") return t(`err.${this.code}`, { detail: this.detail });
     if (this.kind === "offline") return t("err.offline");
     if (this.kind === "timeout") return t("err.timeout");
     if (this.kind === "server") return t("err.server", { code: this.code || this.status });
@@ -42,7 +47,11 @@ export class Api {
     this.role = role;
     this.key = sessionStorage.getItem(KEY_STORE + role) || "";
     this.onSlow = () => {};
+    this.skewMs = 0;            // server clock minus this machine's clock (from the Date header), for deadlines
   }
+
+  /** The server's time now, in ms since the epoch (this machine's clock corrected by the last Date header). */
+  serverNow() { return Date.now() + this.skewMs; }
 
   setKey(key) {
     this.key = key;
@@ -54,7 +63,7 @@ export class Api {
    * One request. ``body``: a plain object (sent as JSON) or FormData. ``idem``: Idempotency-Key.
    * Resolves with the parsed JSON; rejects with an ApiFailure.
    */
-  async request(method, path, { body = null, idem = null, timeoutMs = TIMEOUT_MS, signal = null } = {}) {
+  async request(method, path, { body = null, idem = null, timeoutMs = TIMEOUT_MS, signal = null, slowMs = SLOW_MS } = {}) {
     const headers = { Accept: "application/json" };
     if (this.key) headers.Authorization = `Bearer ${this.key}`;
     if (idem) headers["Idempotency-Key"] = idem;
@@ -67,7 +76,7 @@ export class Api {
     const ctrl = new AbortController();
     if (signal) signal.addEventListener("abort", () => ctrl.abort(signal.reason));
     let timedOut = false;
-    const slow = setTimeout(() => this.onSlow(true), SLOW_MS);
+    const slow = setTimeout(() => this.onSlow(true), slowMs);
     const timer = setTimeout(() => { timedOut = true; ctrl.abort(); }, timeoutMs);
     let resp;
     try {
@@ -81,6 +90,8 @@ export class Api {
       clearTimeout(timer);
       this.onSlow(false);
     }
+    const date = Date.parse(resp.headers.get("Date") || "");
+    if (Number.isFinite(date)) this.skewMs = date + 500 - Date.now();   // Date has 1 s resolution: its middle
     let data = null;
     const text = await resp.text();
     try { data = text ? JSON.parse(text) : null; } catch { data = null; }
@@ -92,7 +103,9 @@ export class Api {
     else if (resp.status === 403) kind = "forbidden";
     else if (resp.status === 429) kind = "rate_limited";
     else if (resp.status >= 500) kind = "server";
-    throw new ApiFailure(kind, { status: resp.status, code, detail, body: data });
+    const ra = Number(resp.headers.get("Retry-After"));
+    throw new ApiFailure(kind, { status: resp.status, code, detail, body: data,
+      retryAfter: Number.isFinite(ra) && ra >= 0 && resp.headers.get("Retry-After") !== null ? ra : null });
   }
 
   get(path, opts) { return this.request("GET", path, opts); }

@@ -1,6 +1,6 @@
 // Machine-readable decision reasons → short sentences in plain words (current language).
 
-import { t, has } from "./i18n.js";
+import { t, has, joinSentences } from "./i18n.js";
 import { el } from "./api.js";
 
 const ORDER = { fail: 0, review: 1, info: 2, pass: 3 };
@@ -14,19 +14,39 @@ export function reasonText(r) {
   let text;
   if (r.code === "lines_ok" || r.code === "line_limit_reached") {
     text = t(key, { n: d.active_lines ?? "?", limit: d.limit ?? "?" });
+  } else if (r.code === "portrait_capture_class") {
+    const c = d.capture_class;
+    text = t(key, { cls: has(`cls.${c}`) ? t(`cls.${c}`) : String(c ?? "?") });
   } else if (has(key)) {
     text = t(key);
   } else {
     text = r.message || r.code.replace(/_/g, " ");
   }
   if (r.code === "quality_too_low" && Array.isArray(d.codes) && d.codes.length) {
-    text += " " + d.codes.map((c) => (has(`q.${c}`) ? t(`q.${c}`) : c)).join(" ");
+    text = joinSentences([text, ...d.codes.map((c) => (has(`q.${c}`) ? t(`q.${c}`) : c))]);
   }
   if (r.stage === "liveness" && r.outcome === "fail" && Array.isArray(d.codes)) {   // what the challenge check found
-    const found = d.codes.filter((c) => c !== r.code).map((c) => (has(`ch.${c}`) ? t(`ch.${c}`) : c.replace(/_/g, " ")));
-    if (found.length) text += " " + found.join(" ");
+    const found = d.codes.filter((c) => c !== r.code).map((c) => challengeSentence(c));
+    if (found.length) text = joinSentences([text, ...found]);
   }
   return text;
+}
+
+/** The liveness check's reason codes for a failed attempt: each has a sentence ``ch.<code>`` in i18n.js that
+ *  says in plain words what went wrong and what to do. Listed here so a test can check every one is worded. */
+export const CHALLENGE_CODES = ["challenge_not_followed", "reaction_timing", "frame_timing", "frozen_frames", "no_depth",
+  "face_jump", "identity_changed", "spoof_suspected", "static_sequence", "too_few_frames", "no_face", "multiple_faces",
+  "challenge_expired"];
+
+/** One plain sentence for a failed attempt's code; an unknown code falls back to the server's message, never the code. */
+export function challengeSentence(code, message = "") {
+  if (has(`ch.${code}`)) return t(`ch.${code}`);
+  return message || t("ch.unknown");
+}
+
+/** What to do about it on the next attempt ("" when there is no advice for the code). */
+export function challengeTip(code) {
+  return has(`tip.${code}`) ? t(`tip.${code}`) : "";
 }
 
 /** Numbers worth showing next to the sentence (score vs threshold), or "". */

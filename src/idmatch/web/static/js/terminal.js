@@ -1,34 +1,46 @@
 // Store terminal: sign in → applicant + consent → ID portrait → live capture (guidance, challenge) → decision.
+//
+// The live capture follows the server's challenge: "Begin" starts a continuous capture (10 frames a
+// second for the challenge's capture_s), each step is prompted exactly at its prompt_at time, and the
+// whole capture goes to the server with each frame's capture time. The page judges nothing: it does
+// not pick frames or read head poses. A failed challenge comes back with a fresh one (retry in place);
+// a network or server failure resends the same capture under the same Idempotency-Key.
 
-import { t, has, applyI18n, setupLangToggle } from "./i18n.js";
-import { Api, ApiFailure, $, busy, showError, clearError, setupLogin, newIdempotencyKey, shortId } from "./api.js";
-import { CameraError, startCamera, stopCamera, grabFrame, sleep } from "./camera.js";
-import { renderReasons } from "./reasons.js";
+import { t, has, applyI18n, setupLangToggle, currentLang, joinSentences } from "./i18n.js";
+import { Api, ApiFailure, $, el, busy, showError, clearError, setupLogin, newIdempotencyKey, shortId } from "./api.js";
+import { CameraError, startCamera, stopCamera, grabFrame, captureLoop, sleep } from "./camera.js";
+import { renderReasons, challengeSentence, challengeTip } from "./reasons.js";
 
 const CONSENT_VERSION = "idmatch-web-consent-1";
-const GUIDANCE_EVERY_MS = 1000;     // one frame a second to the stateless quality endpoint
-const STEP_POLL_MS = 350;           // during a challenge step, how often a frame's pose is checked
-const STEP_TIMEOUT_MS = 6000;       // per step, twice (a reminder in between), then submit what we have
-const TIMED_STEP_MS = 1800;         // without the pose endpoint: wait this long after each prompt
-const BASELINE_FRAMES = 3;          // frontal frames first: the server takes their median pose as the start
-const BASELINE_TIMEOUT_MS = 15000;  // how long to wait for them (pose answers can be slow on a busy server)
-const MAX_FRAMES = 8;               // the service's default limit per live capture
-// movement thresholds relative to the start pose: the liveness check's (15°, 10°, ×1.2) plus a 10 % margin,
-// so a frame that moves the prompts on also counts on the server (which alone decides)
-const TURN_DEG = 16.5, NOD_DEG = 11, CLOSER_RATIO = 1.25;
+const GUIDANCE_EVERY_MS = 1000;     // before the capture: one frame a second for coarse guidance
+const CAPTURE_FPS = 10;             // the capture the server judges: continuous, 10 frames a second
+const FRAME_SIDE = 480, FRAME_QUALITY = 0.85;   // small frames: a capture is at most ~150 of them
+const PASSIVE = { fps: 3, seconds: 1.0 };       // a session without a challenge: four frames over a second
+const BACK_TO_CENTRE_S = 1.8;       // after the last prompt, ask to look ahead again (if the capture runs on)
+const START_MARGIN_S = 5;           // a challenge that would expire before capture_s + this is renewed first
+const SEND_TIMEOUT_MS = 60000;      // the server judges the whole capture: give it time on a busy machine
+const SEND_SLOW_MS = 20000;         // ... and say "slow" only well after a normal judgement (a few seconds)
+const SEND_TRIES = 5;               // automatic sends of one capture on network/server failure
+const BACKOFF_S = [1, 2, 4, 8];     // waits between them; a Retry-After from the server wins (up to 20 s)
+const RETRY_AFTER_MAX_S = 20;
+const SESSION_WARN_S = 120;         // warn when the registration itself expires sooner than this
+// the capture's challenge is no longer the session's: expired, or already answered (a lost answer's resend)
+const EXPIRED_CODES = ["challenge_expired", "challenge_replaced", "nonce_expired", "challenge_used"];
 
 const api = new Api("clerk");
 const state = {
   session: null,          // SessionOut from the server
   createIdem: null,       // Idempotency-Key of the pending "create session" request
   portraitBlob: null,
-  live: null,             // {frames: Blob[], idem} waiting to be (re)submitted
+  capture: null,          // {nonce, frames, times, idem, sends} until the server has answered for it
+  lastAttempt: null,      // {codes, messages, notCounted} of the failed attempt shown on the retry screen
   guidanceTimer: null,
   guidanceBusy: false,
-  running: false,         // a challenge is in progress
-  poseEndpoint: true,     // false once /v1/frame-check answered 404 (older server)
-  qualityEndpoint: true,  // false once /v1/quality answered 501 (no quality hook in the server)
-  trace: [],              // poses seen during the last capture (diagnostics, see trace())
+  running: false,         // a capture is in progress
+  sending: false,
+  timers: [],             // prompt timers of the running capture
+  ui: {},                 // element id → {key, vars} of the dynamic texts (re-translated on a language switch)
+  trace: null,            // what the last capture did (diagnostics for the browser tests; no images)
 };
 
 // ---- step navigation ---------------------------------------------------------------------------
@@ -50,7 +62,8 @@ function reset() {
   state.session = null;
   state.createIdem = null;
   state.portraitBlob = null;
-  state.live = null;
+  state.capture = null;
+  state.lastAttempt = null;
   $("#applicant-form").reset();
   $("#portrait-file").value = "";
   $("#portrait-img").hidden = true;
@@ -142,10 +155,10 @@ async function sendPortrait() {
   fd.append("image", state.portraitBlob, state.portraitBlob.name || "portrait.jpg");
   try {
     // PUT is idempotent on the server (the same image again returns the same state)
-    const issued = state.session.challenge;      // the challenge is fixed when the session is created
+    const issued = state.session.challenge;
     state.session = await busy([$("#portrait-send"), $("#portrait-camera")], () =>
       api.put(`/v1/sessions/${state.session.id}/portrait`, fd));
-    state.session.challenge = issued;
+    if (!state.session.challenge) state.session.challenge = issued;   // a server that does not repeat it
     goto("live");
     startLive();
   } catch (e) {
@@ -157,25 +170,66 @@ async function sendPortrait() {
 
 const video = () => $("#live-video");
 
-function setPrompt(text) { $("#prompt").textContent = text; }
-function setGuidance(text, kind = "") {
-  const g = $("#guidance");
-  if (g.textContent !== text) g.textContent = text;
-  g.dataset.kind = kind;
+/** Set a dynamic text by translation key, remembered so a language switch re-renders it. */
+function setT(id, key, vars = {}) {
+  state.ui[id] = key ? { key, vars } : null;
+  const node = $(`#${id}`);
+  const text = key ? t(key, vars) : "";
+  if (node.textContent !== text) node.textContent = text;
+  return text;
 }
-function setProgress(done, total, label) {
+
+function retranslate() {
+  for (const [id, v] of Object.entries(state.ui)) if (v) setT(id, v.key, v.vars);
+  if (!$("#retry-panel").hidden) renderRetryPanel();
+  const ch = challenge();
+  if (ch) renderStepChips(ch, currentStepIndex());
+  setupSpeech();
+}
+
+function setPrompt(key, vars) { return setT("prompt", key, vars); }
+function setGuidance(key, kind = "", vars = {}) {
+  setT("guidance", key, vars);
+  $("#guidance").dataset.kind = kind;
+}
+function setCue(action) { $("#cue").dataset.action = action || ""; }
+function setProgress(fraction, labelKey, vars) {
   const p = $("#progress");
-  p.hidden = total === 0;
-  p.max = Math.max(1, total);
-  p.value = done;
-  $("#progress-label").textContent = label || "";
+  p.hidden = fraction === null;
+  p.max = 100;
+  p.value = Math.round(100 * Math.max(0, Math.min(1, fraction || 0)));
+  setT("progress-label", labelKey, vars);
+}
+
+const challenge = () => state.session && state.session.challenge;
+const isActive = (ch) => !!ch && ch.mode === "active" && Array.isArray(ch.actions) && ch.actions.length > 0;
+function actionName(a) { return typeof a === "string" ? a : (a && (a.action || a.type || a.name)) || String(a); }
+const stepsOf = (ch) => (isActive(ch) ? ch.actions.map(actionName) : []);
+
+/** The prompt schedule: the server's, or (an older server without one) a prompt every 2.5 s. */
+function scheduleOf(ch) {
+  const steps = stepsOf(ch);
+  if (!steps.length) return { steps, prompts: [], seconds: PASSIVE.seconds, fps: PASSIVE.fps };
+  const prompts = Array.isArray(ch.prompt_at) && ch.prompt_at.length === steps.length
+    ? ch.prompt_at.map(Number) : steps.map((_, k) => 1.5 + 2.5 * k);
+  const seconds = Number(ch.capture_s) > 0 ? Number(ch.capture_s) : prompts[prompts.length - 1] + 2.6;
+  return { steps, prompts, seconds, fps: CAPTURE_FPS };
+}
+
+/** Seconds until ``iso`` on the server's clock (Infinity when there is no such time). */
+function secondsUntil(iso) {
+  const at = Date.parse(iso || "");
+  return Number.isFinite(at) ? (at - api.serverNow()) / 1000 : Infinity;
 }
 
 async function startLive() {
   clearError();
   setPrompt("");
-  setProgress(0, 0, "");
+  setCue("");
+  setProgress(null, "");
   $("#live-begin").disabled = true;
+  renderStepChips(challenge(), -1);
+  warnIfSessionEnding();
   try {
     await busy($("#live-camera"), () => startCamera(video(), "user"));
   } catch (e) {
@@ -185,248 +239,424 @@ async function startLive() {
   }
   $("#live-camera").hidden = true;
   $("#live-begin").disabled = false;
-  setGuidance(t("live.guidance.wait"));
+  setGuidance("live.guidance.wait");
   startGuidance();
   $("#live-begin").focus();
 }
 
 function stopLive() {
   stopGuidance();
+  clearPromptTimers();
+  if (state.abort) state.abort.abort();
   state.running = false;
   stopCamera(video());
   $("#live-camera").hidden = false;
+  $("#retry-panel").hidden = true;
+  $("#outage").hidden = true;
+  if (window.speechSynthesis) window.speechSynthesis.cancel();
 }
+
+function warnIfSessionEnding() {
+  const left = secondsUntil(state.session && state.session.expires_at);
+  const warn = left < SESSION_WARN_S;
+  $("#expiry").hidden = !warn;
+  if (warn) setT("expiry", "live.session_ending", { min: Math.max(0, Math.floor(left / 60)), s: Math.max(0, Math.round(left)) });
+}
+
+// -- coarse guidance before the capture (face found, centred, distance, light) --
 
 function startGuidance() {
   stopGuidance();
   state.guidanceTimer = setInterval(guidanceTick, GUIDANCE_EVERY_MS);
+  guidanceTick();
 }
 
 function stopGuidance() {
   if (state.guidanceTimer) clearInterval(state.guidanceTimer);
   state.guidanceTimer = null;
+  $("#stage").dataset.face = "";
 }
 
-/** One frame to the stateless quality endpoint; show what to fix, in the applicant's language. */
+/** Advice codes from a /v1/frame-check answer, whatever its generation (coarse codes or quality codes). */
+function guidanceCodes(r) {
+  const codes = [];
+  if (!r) return codes;
+  if (r.faces === 0) codes.push("no_face");
+  else if (r.faces > 1) codes.push("multiple_faces");
+  const g = r.guidance;
+  for (const src of [r.codes, g && (Array.isArray(g) ? g : g.codes), r.quality && r.quality.codes]) {
+    if (Array.isArray(src)) codes.push(...src.map(String));
+  }
+  return [...new Set(codes)].filter((c) => c !== "ok");      // ["ok"]: nothing to fix
+}
+
+// When several checks fail, say first what fixes most: a dark image is also "blurry", a far one "low resolution".
+const ADVICE_ORDER = ["no_face", "multiple_faces", "too_dark", "too_bright", "face_too_small", "too_far", "too_close",
+  "face_too_large", "face_cut_off", "off_centre", "face_off_centre", "not_centred", "image_rotated", "face_covered",
+  "eyes_not_visible", "head_pose", "head_tilted", "uneven_light", "blurry", "low_resolution", "compression", "quality_too_low"];
+
 async function guidanceTick() {
-  if (state.guidanceBusy || state.running) return;
+  if (state.guidanceBusy || state.running || state.sending) return;
   state.guidanceBusy = true;
+  warnIfSessionEnding();
   try {
     const blob = await grabFrame(video(), { maxSide: 640, quality: 0.85 });
     if (!blob) return;
     const fd = new FormData();
     fd.append("image", blob, "frame.jpg");
-    let q;
-    if (state.qualityEndpoint) {
-      try {
-        q = await api.post("/v1/quality?role=live", fd, { timeoutMs: 8000 });
-      } catch (e) {
-        // no quality hook in this server build: the terminal's own frame check runs the same measures
-        if (!(e instanceof ApiFailure && (e.status === 501 || e.status === 404))) throw e;
-        state.qualityEndpoint = false;
-      }
-    }
-    if (!state.qualityEndpoint) {
-      const r = await api.post("/v1/frame-check?quality=true", fd, { timeoutMs: 8000 });
-      q = r && r.quality;
-      if (!q) { stopGuidance(); setGuidance(""); return; }     // no quality module at all: no guidance
-    }
-    if (state.running) return;
-    showQuality(q);
+    const r = await api.post("/v1/frame-check?quality=true", fd, { timeoutMs: 8000 });
+    if (state.running || state.sending || !state.guidanceTimer) return;
+    showGuidance(r);
   } catch (e) {
-    if (state.running) return;
-    if (e instanceof ApiFailure && e.code === "no_face") setGuidance(t("q.no_face"), "no_face");
-    else if (e instanceof ApiFailure && e.code === "multiple_faces") setGuidance(t("q.multiple_faces"), "multiple_faces");
-    else if (e instanceof ApiFailure && (e.kind === "timeout" || e.kind === "offline")) setGuidance(t("live.slow"), "slow");
+    if (state.running || state.sending || !state.guidanceTimer) return;
+    if (e instanceof ApiFailure && (e.code === "no_face" || e.code === "multiple_faces")) showGuidance({ faces: e.code === "no_face" ? 0 : 2 });
+    else if (e instanceof ApiFailure && (e.status === 404 || e.status === 405 || e.status === 501)) { stopGuidance(); setGuidance(""); }
+    else if (e instanceof ApiFailure && e.transient) setGuidance("live.slow", "slow");
   } finally {
     state.guidanceBusy = false;
   }
 }
 
-// When several checks fail, say first what fixes most: a dark image is also "blurry", a far one "low resolution".
-const ADVICE_ORDER = ["no_face", "multiple_faces", "too_dark", "too_bright", "face_too_small", "face_cut_off",
-  "image_rotated", "face_covered", "eyes_not_visible", "head_pose", "head_tilted", "uneven_light", "blurry",
-  "low_resolution", "compression", "quality_too_low"];
-
-function showQuality(q) {
-  const codes = (q && q.codes) || [];
-  if (!codes.length && q && q.passed !== false) { setGuidance(t("live.guidance.ok"), "ok"); return; }
+function showGuidance(r) {
+  const codes = guidanceCodes(r);
+  const stage = $("#stage");
+  const ok = r && r.faces === 1 && !codes.length && !(r.quality && r.quality.passed === false) && r.ok !== false;
+  if (ok) { stage.dataset.face = "ok"; setGuidance("live.guidance.ok", "ok"); return; }
+  stage.dataset.face = codes.includes("no_face") ? "none" : "adjust";
   const rank = (c) => { const i = ADVICE_ORDER.indexOf(c); return i < 0 ? ADVICE_ORDER.length : i; };
   const c = [...codes].sort((a, b) => rank(a) - rank(b))[0] || "quality_too_low";
-  const fb = q && q.feedback && q.feedback[0] && q.feedback[0].message;
-  setGuidance(has(`q.${c}`) ? t(`q.${c}`) : (fb || c), c);
+  if (has(`q.${c}`)) setGuidance(`q.${c}`, c);
+  else setGuidance("q.quality_too_low", c);
 }
 
-/** Head pose of the current frame from the server, or null (no face / endpoint missing). */
-async function framePose() {
-  const blob = await grabFrame(video(), { maxSide: 1280, quality: 0.92 });
-  if (!blob) return { blob: null, pose: null };
-  if (!state.poseEndpoint) return { blob, pose: null };
-  const fd = new FormData();
-  fd.append("image", blob, "frame.jpg");
-  try {
-    const r = await api.post("/v1/frame-check", fd, { timeoutMs: 8000 });
-    return { blob, pose: r && r.pose ? r.pose : null, quality: r && r.quality };
-  } catch (e) {
-    if (e instanceof ApiFailure && (e.status === 404 || e.status === 405)) state.poseEndpoint = false;
-    if (e instanceof ApiFailure && (e.kind === "unauthorized" || e.kind === "server")) throw e;
-    return { blob, pose: null };
+// -- the capture --
+
+/** Progress per step: "look ahead", then one chip per movement, the current one marked. */
+function renderStepChips(ch, current) {
+  const list = $("#challenge-steps");
+  const steps = stepsOf(ch);
+  if (!steps.length) { list.replaceChildren(); list.hidden = true; return; }
+  const names = ["center", ...steps];
+  list.replaceChildren(...names.map((a, i) => el("li", {
+    "data-action": a, "data-state": i < current ? "done" : i === current ? "current" : "pending",
+    "aria-current": i === current ? "step" : null,
+  }, el("span", { class: "chip-arrow", "aria-hidden": "true", text: ARROWS[a] || "" }),
+  el("span", { text: has(`chip.${a}`) ? t(`chip.${a}`) : a }))));
+  list.hidden = false;
+  list.dataset.current = String(current);
+}
+
+const ARROWS = { center: "●", turn_left: "←", turn_right: "→", look_up: "↑", look_down: "↓", move_closer: "⤢" };
+const currentStepIndex = () => Number($("#challenge-steps").dataset.current ?? -1);
+
+function clearPromptTimers() {
+  for (const id of state.timers) clearTimeout(id);
+  state.timers = [];
+}
+
+/** Show step ``k`` (0: look ahead; 1..N: the movements) and say it, if speech is on. */
+function showStep(k, steps, total) {
+  const a = k === 0 ? "center" : steps[k - 1];
+  const text = setPrompt(has(`action.${a}`) ? `action.${a}` : "action.center");
+  setCue(a);
+  renderStepChips(challenge(), k);
+  setT("progress-label", "live.step", { n: k + 1, total });
+  speak(text);
+}
+
+/** Prompts at their scheduled times from the capture start ``t0`` (performance.now() ms). */
+function schedulePrompts(t0, sched) {
+  const { steps, prompts, seconds } = sched;
+  const total = steps.length + 1;
+  const at = (s, fn) => state.timers.push(setTimeout(fn, Math.max(0, t0 + s * 1000 - performance.now())));
+  showStep(0, steps, total);
+  steps.forEach((_, k) => at(prompts[k], () => {
+    state.trace.shown.push({ step: steps[k], at_s: Math.round(performance.now() - t0) / 1000 });
+    showStep(k + 1, steps, total);
+  }));
+  const back = prompts.length ? prompts[prompts.length - 1] + BACK_TO_CENTRE_S : null;
+  if (back !== null && back < seconds - 0.3) {
+    at(back, () => { setPrompt("live.hold"); setCue("center"); speak(t("live.hold")); });
   }
 }
 
-/** What the capture saw, step by step (poses only, no images): read by the browser tests on failure. */
-function trace(step, pose, met) {
-  state.trace.push({ step, met, pose: pose ? { yaw: pose.yaw, pitch: pose.pitch, size: pose.size } : null,
-    t: Math.round(performance.now()) });
-}
-
-function actionName(a) { return typeof a === "string" ? a : (a && (a.action || a.type || a.name)) || String(a); }
-
-function movementMet(action, pose, base) {
-  if (!pose || !base) return false;
-  const dyaw = pose.yaw - base.yaw, dpitch = pose.pitch - base.pitch;
-  switch (action) {
-    case "turn_left": return dyaw >= TURN_DEG;      // yaw > 0: the subject's left (unmirrored frame)
-    case "turn_right": return dyaw <= -TURN_DEG;
-    case "look_up": return dpitch >= NOD_DEG;
-    case "look_down": return dpitch <= -NOD_DEG;
-    case "move_closer": return pose.size >= base.size * CLOSER_RATIO;
-    default: return false;
-  }
-}
-
-function median(xs) {
-  const v = [...xs].sort((a, b) => a - b);
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-function frontal(pose) { return pose && Math.abs(pose.yaw) < 12 && Math.abs(pose.pitch) < 20; }
-
-/** Wait until ``test(pose)`` holds (polling frames), or ``ms`` pass. Returns the matching frame. */
-async function waitFor(test, ms) {
-  const until = performance.now() + ms;
-  let last = null;
-  while (performance.now() < until && state.running) {
-    const t0 = performance.now();
-    const r = await framePose();
-    if (r.blob) last = r;
-    if (r.pose && test(r.pose)) return { ...r, met: true };
-    if (!state.poseEndpoint) break;
-    await sleep(Math.max(0, STEP_POLL_MS - (performance.now() - t0)));
-  }
-  return { ...(last || { blob: null, pose: null }), met: false };
-}
-
-async function runChallenge() {
-  if (state.running) return;
-  clearError();
-  if (state.live) { submitLive(); return; }   // a capture is waiting for a retry: send it again, unchanged
-  state.running = true;
-  state.trace = [];
+async function capture(ch) {
+  const sched = scheduleOf(ch);
+  state.trace = { nonce: ch && ch.nonce, steps: sched.steps, prompt_at: sched.prompts, capture_s: sched.seconds,
+    shown: [], frames: 0, sends: [] };
   window.idmatchCaptureTrace = state.trace;
-  stopGuidance();
-  setGuidance("");
-  $("#live-begin").disabled = true;
-  const ch = (state.session && state.session.challenge) || { mode: "passive", actions: [] };
-  const actions = (ch.mode === "active" ? ch.actions || [] : []).map(actionName);
-  const total = actions.length + 1;
-  const frames = [];
+  state.abort = new AbortController();
+  if (!sched.steps.length) { setPrompt("live.passive"); setCue("center"); }
+  setProgress(0, sched.steps.length ? "live.step" : "live.capturing", { n: 1, total: sched.steps.length + 1 });
+  const out = await captureLoop(video(), sched.fps, sched.seconds, (elapsed, { t0, index }) => {
+    if (index === -1 && sched.steps.length) schedulePrompts(t0, sched);
+    $("#progress").value = Math.round((100 * elapsed) / sched.seconds);
+  }, { maxSide: FRAME_SIDE, quality: FRAME_QUALITY, signal: state.abort.signal });
+  const dts = out.times.slice(1).map((x, i) => x - out.times[i]).sort((a, b) => a - b);
+  Object.assign(state.trace, { frames: out.frames.length, last_s: out.times[out.times.length - 1],
+    median_dt: dts.length ? dts[dts.length >> 1] : null, max_dt: dts.length ? dts[dts.length - 1] : null,
+    bytes: out.frames.reduce((n, b) => n + b.size, 0) });
+  return out;
+}
+
+/** A challenge that would run out before the capture is done is replaced first (not an attempt). */
+async function freshEnough(ch) {
+  if (!isActive(ch) || secondsUntil(ch.deadline) >= scheduleOf(ch).seconds + START_MARGIN_S) return ch;
+  const id = state.session.id;
+  let s = null;
   try {
-    // start: frontal frames, whose median pose is the reference for the movements (as the server's check does)
-    setPrompt(t("action.center"));
-    setProgress(0, total, t("live.step", { n: 1, total }));
-    const startFrames = [];
-    const until = performance.now() + BASELINE_TIMEOUT_MS;
-    let last = null;
-    while (startFrames.length < BASELINE_FRAMES && state.running && performance.now() < until) {
-      const r = await waitFor(frontal, Math.max(STEP_POLL_MS, until - performance.now()));
-      if (r.blob) last = r;
-      if (r.met) { startFrames.push(r); trace("start", r.pose, true); await sleep(STEP_POLL_MS); }
-      else if (!state.poseEndpoint) break;
-    }
-    if (startFrames.length && startFrames.length < BASELINE_FRAMES) {
-      // a slow server: fewer frontal frames than hoped; reuse the ones we have rather than unknown poses
-      while (startFrames.length < BASELINE_FRAMES) startFrames.push(startFrames[startFrames.length - 1]);
-    }
-    const noPose = !startFrames.length;
-    while (noPose && last && startFrames.length < BASELINE_FRAMES) {   // no pose service: frames as they come
-      await sleep(STEP_POLL_MS);
-      const b = await grabFrame(video());
-      startFrames.push({ blob: b || last.blob, pose: null });
-      trace("start", null, false);
-    }
-    if (!startFrames.length) throw new CameraError("no_camera");
-    for (const r of startFrames) frames.push(r.blob);
-    const poses = startFrames.map((r) => r.pose).filter(Boolean);
-    const base = poses.length ? { yaw: median(poses.map((p) => p.yaw)), pitch: median(poses.map((p) => p.pitch)),
-      size: median(poses.map((p) => p.size)) } : null;
-    let missed = false;
-    for (let i = 0; i < actions.length && state.running; i++) {
-      const a = actions[i];
-      setPrompt(has(`action.${a}`) ? t(`action.${a}`) : a);
-      setProgress(i + 1, total, t("live.step", { n: i + 2, total }));
-      if (!state.poseEndpoint || !base) {
-        await sleep(TIMED_STEP_MS);
-        const b = await grabFrame(video());
-        if (b) frames.push(b);
-        trace(a, null, false);
-        continue;
-      }
-      let r = await waitFor((p) => movementMet(a, p, base), STEP_TIMEOUT_MS);
-      if (!r.met) {
-        setGuidance(t("live.notseen"), "notseen");
-        r = await waitFor((p) => movementMet(a, p, base), STEP_TIMEOUT_MS);
-      }
-      trace(a, r.pose, r.met);
-      if (r.blob) frames.push(r.blob);
-      if (!r.met) { missed = true; break; }      // the server decides; no point in more prompts
-      setGuidance("");
-    }
-    if (actions.length && !missed && state.running && frames.length < MAX_FRAMES) {   // frontal again: a good frame to match
-      setPrompt(t("live.hold"));
-      const end = await waitFor(frontal, STEP_TIMEOUT_MS);
-      if (end.blob) frames.push(end.blob);
-      trace("end", end.pose, end.met);
-    }
-    if (!state.running) return;
-    setProgress(total, total, t("live.capturing"));
-    state.live = { frames: frames.slice(0, MAX_FRAMES), idem: newIdempotencyKey() };
+    s = await api.post(`/v1/sessions/${id}/challenge`, {}, { idem: newIdempotencyKey() });
   } catch (e) {
-    state.running = false;
-    $("#live-begin").disabled = false;
-    setPrompt("");
-    handleFailure(e instanceof CameraError ? e.i18nKey : e, runChallenge);
+    if (!(e instanceof ApiFailure && (e.status === 404 || e.status === 405))) throw e;
+    s = await api.get(`/v1/sessions/${id}`);     // a server that renews the challenge when the session is read
+  }
+  if (s && s.challenge && s.status === "awaiting_live") {
+    state.session = { ...state.session, ...s };
+    renderStepChips(s.challenge, -1);
+    if (secondsUntil(s.challenge.deadline) >= scheduleOf(s.challenge).seconds + 1) return s.challenge;
+  }
+  throw new ApiFailure("client", { status: 410, code: "challenge_expired", detail: "the challenge ran out before the check began" });
+}
+
+async function begin() {
+  if (state.running || state.sending) return;
+  clearError();
+  if (state.capture) { await send(state.capture); return; }   // a capture still owed an answer: the same one again
+  let ch;
+  try {
+    ch = await busy($("#live-begin"), () => freshEnough(challenge()));
+  } catch (e) {
+    handleFailure(e, begin);
     return;
   }
+  state.running = true;
+  stopGuidance();
+  setGuidance("");
+  $("#retry-panel").hidden = true;
+  $("#outage").hidden = true;
+  $("#stage").scrollIntoView({ block: "center", behavior: "instant" });   // the whole preview in view while it runs
+  $("#live-begin").disabled = true;
+  let out;
+  // a hidden page gets its timers throttled: the frames would come late and the applicant would be blamed
+  const onHide = () => { if (document.visibilityState === "hidden" && state.abort) state.abort.abort(); };
+  document.addEventListener("visibilitychange", onHide);
+  try {
+    out = await capture(ch);
+  } catch (e) {
+    state.running = false;
+    clearPromptTimers();
+    setPrompt("");
+    setCue("");
+    $("#live-begin").disabled = false;
+    handleFailure(e instanceof CameraError ? e.i18nKey : e, begin);
+    return;
+  }
+  finally {
+    document.removeEventListener("visibilitychange", onHide);
+  }
+  clearPromptTimers();
   state.running = false;
-  await submitLive();
+  if (state.abort.signal.aborted) {             // interrupted: nothing is sent, nothing counts
+    if (document.body.dataset.step !== "live") return;     // the clerk left the step
+    setPrompt("");
+    setCue("");
+    setProgress(null, "");
+    $("#outage").hidden = false;
+    setT("outage", "live.interrupted");
+    renderStepChips(challenge(), -1);
+    $("#live-begin").disabled = false;
+    startGuidance();
+    return;
+  }
+  state.capture = { nonce: ch ? ch.nonce : "", frames: out.frames, times: out.times, idem: newIdempotencyKey(), sends: 0 };
+  await send(state.capture);
 }
 
-async function submitLive() {
-  const pending = state.live;
+function captureForm(c) {
   const fd = new FormData();
-  pending.frames.forEach((b, i) => fd.append("frames", b, `frame${i}.jpg`));
-  fd.append("nonce", state.session.challenge.nonce);
+  c.frames.forEach((b, i) => fd.append("frames", b, `frame${String(i).padStart(3, "0")}.jpg`));
+  if (c.nonce) fd.append("nonce", c.nonce);
+  fd.append("frame_times", JSON.stringify(c.times));
+  return fd;
+}
+
+/** Send a capture until the server answers for it. Failures of the network or the server are not the
+ *  applicant's: they are said as such and the same capture is resent under the same Idempotency-Key. */
+async function send(c) {
+  state.sending = true;
+  stopGuidance();
+  $("#live-begin").disabled = true;
   setPrompt("");
-  setGuidance(t("live.sending"), "sending");
+  setCue("");
+  setProgress(1, "");
+  setGuidance("live.sending", "sending");
+  const prevNonce = c.nonce;
   try {
-    // the same Idempotency-Key on every retry of this capture: the server decides once
-    state.session = await busy($("#live-begin"), () =>
-      api.post(`/v1/sessions/${state.session.id}/live`, fd, { idem: pending.idem }));
-    state.live = null;
-    showResult();
-  } catch (e) {
-    setGuidance("");
-    handleFailure(e, submitLive);
+    for (;;) {
+      c.sends += 1;
+      const t0 = performance.now();
+      try {
+        const s = await api.post(`/v1/sessions/${state.session.id}/live`, captureForm(c), { idem: c.idem, timeoutMs: SEND_TIMEOUT_MS, slowMs: SEND_SLOW_MS });
+        if (state.trace) state.trace.sends.push({ ok: true, ms: Math.round(performance.now() - t0) });
+        state.capture = null;
+        $("#outage").hidden = true;
+        answer(s, prevNonce, c.sends > 1);
+        return;
+      } catch (e) {
+        if (state.trace) state.trace.sends.push({ ok: false, kind: e.kind, status: e.status, code: e.code });
+        if (e instanceof ApiFailure && e.transient && c.sends < SEND_TRIES) {
+          const wait = e.retryAfter !== null && e.retryAfter !== undefined
+            ? Math.min(e.retryAfter, RETRY_AFTER_MAX_S) : BACKOFF_S[Math.min(c.sends - 1, BACKOFF_S.length - 1)];
+          showOutage(e, wait, c.sends + 1);
+          await sleep(wait * 1000);
+          setGuidance("live.sending", "sending");
+          continue;
+        }
+        $("#outage").hidden = true;
+        setGuidance("");
+        setProgress(null, "");
+        if (e instanceof ApiFailure && e.transient) {
+          // still no answer: the capture is kept; "Try again" sends it once more, as it is
+          showError(t("live.outage.giveup"), () => send(c));
+          $("#live-begin").disabled = false;
+          return;
+        }
+        if (e instanceof ApiFailure && EXPIRED_CODES.includes(e.code)) {
+          await expiredMeanwhile(c.sends > 1, c.nonce);
+          return;
+        }
+        if (e instanceof ApiFailure && e.code === "session_decided") {
+          // an earlier send of this capture was decided, its answer lost on the way: show that decision
+          await expiredMeanwhile(c.sends > 1, c.nonce);
+          return;
+        }
+        $("#live-begin").disabled = false;
+        handleFailure(e, () => send(c));
+        return;
+      }
+    }
+  } finally {
+    state.sending = false;
   }
+}
+
+function showOutage(e, waitS, nextTry) {
+  const key = e.kind === "server" || e.kind === "rate_limited" ? "live.outage.server" : "live.outage.network";
+  $("#outage").hidden = false;
+  setT("outage", key, { s: Math.round(waitS), n: nextTry, max: SEND_TRIES });
+  setGuidance("live.outage.kept", "outage");
+}
+
+/** The capture's challenge ran out (while the connection was down, or the server refused its nonce as
+ *  expired or already answered): not the applicant's doing. A fresh challenge means a new attempt, in place. */
+async function expiredMeanwhile(afterOutage, oldNonce) {
+  state.capture = null;
+  let s;
+  try {
+    s = await api.get(`/v1/sessions/${state.session.id}`);
+    state.session = s;
+    if (s.decision || ["approved", "rejected", "review"].includes(s.status)) { showResult(); return; }
+    if (s.status === "awaiting_live" && (!s.challenge || s.challenge.nonce === oldNonce
+        || secondsUntil(s.challenge.deadline) < scheduleOf(s.challenge).seconds + 1)) {
+      await freshEnough({ ...s.challenge, deadline: "1970-01-01T00:00:00Z" });   // ask for a new one
+    }
+  } catch (e) {
+    showError(e instanceof ApiFailure && EXPIRED_CODES.includes(e.code) ? "err.challenge_expired_outage" : e,
+      e instanceof ApiFailure && e.transient ? () => expiredMeanwhile(afterOutage, oldNonce) : reset);
+    return;
+  }
+  const last = state.session.last_attempt;
+  const codes = last && Array.isArray(last.codes) && last.codes.length ? last.codes : ["challenge_expired"];
+  state.lastAttempt = { codes, messages: (last && last.messages) || [], notCounted: afterOutage };
+  showRetry();
+}
+
+/** The server's answer to a capture: a decision, or a fresh challenge for another attempt. */
+function answer(s, prevNonce, afterOutage) {
+  state.session = s;
+  const decided = s.decision || ["approved", "rejected", "review"].includes(s.status);
+  if (!decided && s.status === "awaiting_live" && s.challenge && s.challenge.nonce !== prevNonce) {
+    const last = s.last_attempt || {};
+    const codes = Array.isArray(last.codes) ? last.codes : [];
+    state.lastAttempt = { codes, messages: Array.isArray(last.messages) ? last.messages : [],
+      notCounted: last.counted === false || (afterOutage && codes.every((c) => c === "challenge_expired")) };
+    showRetry();
+    return;
+  }
+  showResult();
+}
+
+/** "Let's try again": what went wrong in plain words, which attempt this is, a Begin for the new challenge. */
+function showRetry() {
+  setPrompt("");
+  setCue("");
+  setProgress(null, "");
+  renderRetryPanel();
+  $("#retry-panel").hidden = false;
+  renderStepChips(challenge(), -1);
+  $("#live-begin").disabled = false;
+  setGuidance("live.guidance.wait");
+  startGuidance();
+  speak(t("retry.title"));
+  $("#live-begin").focus();
+}
+
+function renderRetryPanel() {
+  const last = state.lastAttempt || { codes: [], messages: [] };
+  const a = state.session && state.session.attempts;
+  $("#retry-title").textContent = t("retry.title");
+  const why = last.codes.length
+    ? last.codes.map((c, i) => [c, joinSentences([challengeSentence(c, last.messages[i]), challengeTip(c)])])
+    : [["", t("retry.generic")]];
+  const seen = new Set();
+  $("#retry-why").replaceChildren(...why.filter(([, x]) => !seen.has(x) && seen.add(x))
+    .map(([c, x]) => el("li", { text: x, "data-code": c })));
+  const notes = [];
+  if (last.notCounted) notes.push(t("retry.notcounted"));
+  if (a && Number(a.max) > 0) notes.push(t("retry.attempt", { n: Math.min(Number(a.used) + 1, Number(a.max)), max: a.max }));
+  $("#retry-count").textContent = joinSentences(notes);
+  $("#retry-count").dataset.used = a ? String(a.used) : "";
+  $("#retry-count").dataset.max = a ? String(a.max) : "";
+  $("#retry-hint").textContent = t("retry.hint");
+}
+
+// -- spoken prompts (where the browser has a voice for the page's language) --
+
+function voiceFor(lang) {
+  if (!window.speechSynthesis) return null;
+  const want = lang === "zh-CN" ? "zh" : "en";
+  const voices = window.speechSynthesis.getVoices();
+  return voices.find((v) => v.lang && v.lang.toLowerCase().replace("_", "-") === lang.toLowerCase())
+    || voices.find((v) => v.lang && v.lang.toLowerCase().startsWith(want)) || null;
+}
+
+function setupSpeech() {
+  const box = $("#speak-wrap");
+  const has_ = !!voiceFor(currentLang());
+  box.hidden = !has_;
+  const saved = localStorage.getItem("idmatch.speak");
+  $("#speak").checked = has_ && saved !== "off";
+}
+
+function speak(text) {
+  if (!text || !$("#speak").checked || $("#speak-wrap").hidden) return;
+  const v = voiceFor(currentLang());
+  if (!v) return;
+  try {
+    window.speechSynthesis.cancel();
+    const u = new SpeechSynthesisUtterance(text);
+    u.voice = v;
+    u.lang = v.lang;
+    u.rate = 1.05;
+    window.speechSynthesis.speak(u);
+  } catch { /* speech is a help, never a requirement */ }
 }
 
 // ---- 4. decision -------------------------------------------------------------------------------
 
 function showResult() {
   const s = state.session;
-  const status = s.status;
+  const status = s.decision && ["approved", "rejected", "review"].includes(s.decision) ? s.decision : s.status;
   const box = $("#decision");
   box.className = `decision decision-${status}`;
   box.dataset.status = status;
@@ -446,7 +676,13 @@ function showResult() {
 
 function init() {
   applyI18n();
-  setupLangToggle($("#lang"), () => { if (state.session && state.session.decision) showResult(); });
+  setupLangToggle($("#lang"), () => {
+    retranslate();
+    if (state.session && state.session.decision && document.body.dataset.step === "result") showResult();
+  });
+  setupSpeech();
+  if (window.speechSynthesis) window.speechSynthesis.addEventListener("voiceschanged", setupSpeech);
+  $("#speak").addEventListener("change", (ev) => localStorage.setItem("idmatch.speak", ev.target.checked ? "on" : "off"));
   api.onSlow = (slow) => { $("#slow").hidden = !slow; };
   $("#applicant-form").addEventListener("submit", submitApplicant);
   $("#portrait-file").addEventListener("change", (ev) => {
@@ -457,7 +693,7 @@ function init() {
   $("#portrait-snap").addEventListener("click", snapDocument);
   $("#portrait-send").addEventListener("click", sendPortrait);
   $("#live-camera").addEventListener("click", startLive);
-  $("#live-begin").addEventListener("click", runChallenge);
+  $("#live-begin").addEventListener("click", begin);
   $("#restart").addEventListener("click", reset);
   setupLogin(api, () => goto("applicant"));
 }
