@@ -36,7 +36,7 @@ def test_stages_are_the_fraud_ones(fsvc):
     stages = {st.name: st for st in fsvc.app.state.sessions.decision_policy.stages}
     assert isinstance(stages["duplicate_face"], DuplicateFaceStage)
     assert isinstance(stages["lines_per_identity"], LinesStage)
-    assert list(stages) == ["quality", "liveness", "match", "lines_per_identity", "duplicate_face"]
+    assert list(stages) == ["quality", "liveness", "match", "document", "lines_per_identity", "duplicate_face"]
     # configured gallery size 1 M (the default) → int8-scan exact search on SQLite (onnxruntime only,
     # so the plain `pip install idmatch[service]` has it), pgvector on PostgreSQL
     assert stages["duplicate_face"].gallery.index.kind == ("pgvector" if fsvc.backend == "postgres" else "exact-int8")

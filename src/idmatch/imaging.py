@@ -29,6 +29,11 @@ class ImageLimits:
     max_pixels: int = 40_000_000  # 40 MP: any phone photo, not a bomb
     max_side: int = 12_000
     min_side: int = 16
+    # decode images above this many pixels at a reduced size (an integer factor: JPEG through libjpeg's
+    # DCT scaling, so the full-size raster never exists; other formats reduced right after decoding).
+    # None: full size. The service sets it (the face pipeline works at 640 px for detection and a
+    # 112 px crop; 12 MP keeps every phone photo as it is).
+    work_max_pixels: int | None = None
 
 
 DEFAULT_LIMITS = ImageLimits()
@@ -77,7 +82,13 @@ def decode_image(source: str | os.PathLike | bytes | np.ndarray, limits: ImageLi
                 raise BadImageError(f"unsupported image format {fmt!r}; use JPEG, PNG, BMP or WebP", code="unsupported_format")
             w, h = img.size
             _check_dimensions(w, h, limits)
+            factor = reduction_factor(w, h, limits.work_max_pixels)
+            if factor > 1 and fmt in ("JPEG", "MPO"):
+                img.draft(None, (-(-w // factor), -(-h // factor)))   # DCT scaling: 1/2, 1/4 or 1/8
             img.load()  # full decode: truncated files fail here
+            factor = reduction_factor(*img.size, limits.work_max_pixels)
+            if factor > 1:
+                img = _reduce(img, factor)
     except (ImageTooLargeError, BadImageError):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -89,6 +100,26 @@ def decode_image(source: str | os.PathLike | bytes | np.ndarray, limits: ImageLi
     except Exception:  # malformed EXIF must not make a good image unusable
         log.debug("ignoring malformed EXIF orientation")
     return _pil_to_bgr(img)
+
+
+def reduction_factor(w: int, h: int, work_max_pixels: int | None) -> int:
+    """The smallest integer factor that brings ``w x h`` within ``work_max_pixels`` (1: none needed)."""
+    if not work_max_pixels or w * h <= work_max_pixels:
+        return 1
+    k = 2
+    while (w // k) * (h // k) > work_max_pixels:
+        k += 1
+    return k
+
+
+def _reduce(img: Image.Image, factor: int) -> Image.Image:
+    info = dict(img.info)
+    try:
+        out = img.reduce(factor)
+    except ValueError:            # modes reduce() does not handle (P, 1, I;16 ...)
+        out = img.convert("RGBA" if "transparency" in img.info or img.mode in ("PA", "LA") else "RGB").reduce(factor)
+    out.info.update(info)         # keep EXIF (orientation) for exif_transpose
+    return out
 
 
 def _check_dimensions(w: int, h: int, limits: ImageLimits) -> None:
@@ -111,7 +142,7 @@ def _pil_to_bgr(img: Image.Image) -> np.ndarray:
         arr = np.asarray(img, dtype=np.float64)
         arr = (255 * (arr - arr.min()) / max(np.ptp(arr), 1e-9)).astype(np.uint8)
         img = Image.fromarray(arr)
-    rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    rgb = np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)  # no needless copy
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 

@@ -28,7 +28,7 @@ SCREENSHOTS = REPO / "reports" / "screenshots"
 CLIP_ACTIONS = {"turn_left", "turn_right"}
 # The man in the camera clip always claims the same (made-up) resident ID: registering one face under
 # several identities is exactly what the duplicate-face rule sends to review.
-HOLDER_NUMBER = "110101199003074512"
+HOLDER_NUMBER = "110101199003074514"   # passes GB 11643 (the service checks it)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]

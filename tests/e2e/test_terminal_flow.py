@@ -36,6 +36,14 @@ _doc_numbers = itertools.count(1)
 LIVE = re.compile(r"/v1/sessions/[^/]+/live$")
 
 
+def _resident_number(k: int) -> str:
+    """A distinct resident ID number that passes GB 11643 (the service rejects any other)."""
+    from stdnum.cn import ric
+
+    body = f"330106{1990 + k // 1000:04d}0101{k % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
 @pytest.fixture(scope="module")
 def camera_browser(launch, media):
     return launch(media["camera"])
@@ -59,7 +67,7 @@ def check_clip_can_follow(session):
 def applicant(page, shots=None, prefix="", number=None, follow=True):
     """Fill the applicant step; ``number``: the claimed document number (default: a fresh one)."""
     page.get_by_label("Document type").select_option("resident_id")
-    page.get_by_label("Document number").fill(number or f"E2E{next(_doc_numbers):06d}X")
+    page.get_by_label("Document number").fill(number or _resident_number(next(_doc_numbers)))
     page.get_by_role("checkbox", name=re.compile("agrees to the face check")).check()
     if shots:
         page.screenshot(path=shots / f"{prefix}1-applicant.png", full_page=True)

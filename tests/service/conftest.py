@@ -2,12 +2,16 @@
 database on the session's PostgreSQL from ``postgres_url``), API keys for every role, and image bytes."""
 from __future__ import annotations
 
+import datetime as dt
 import io
+import itertools
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from stdnum.cn import ric
 
 LFW = "verification/lfw_deepfunneled/images"
 SAME_A = f"{LFW}/Akhmed_Zakayev/Akhmed_Zakayev_0001.jpg"     # portrait
@@ -86,8 +90,17 @@ class Svc:
             return int(db.execute(q).scalar_one())
 
 
+_NUMBERS = itertools.count(secrets.randbelow(10**6))
+
+
 def new_number() -> str:
-    return "3301" + uuid.uuid4().hex[:14].upper()
+    """A fresh resident ID number that passes GB 11643 (the service rejects any other): a Hangzhou
+    prefix, a birth date in 1990-2044 minus the future and a sequence from a per-process counter, the
+    check character from python-stdnum. Distinct within a process; random start across processes."""
+    k = next(_NUMBERS)
+    born = dt.date(1990, 1, 1) + dt.timedelta(days=(k // 1000) % 9000)
+    body = f"330106{born:%Y%m%d}{k % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
 
 
 @pytest.fixture(scope="session")

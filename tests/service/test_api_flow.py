@@ -200,7 +200,9 @@ def test_ops_endpoints(svc):
     assert svc.client.get("/healthz").json() == {"status": "ok"}
     r = svc.client.get("/readyz")
     assert r.status_code == 200 and r.json()["checks"]["database"] == "ok"
-    m = svc.client.get("/metrics")
+    assert svc.client.get("/metrics").status_code == 401                       # not public (issue 14)
+    assert svc.client.get("/metrics", headers=svc.h("clerk")).status_code == 403
+    m = svc.client.get("/metrics", headers=svc.h("auditor"))
     assert m.status_code == 200
     assert "idmatch_http_requests_total" in m.text and "idmatch_decisions_total" in m.text and "idmatch_model_seconds" in m.text
     assert svc.client.get("/docs").status_code == 200

@@ -63,12 +63,13 @@ def test_kill_9_under_load_loses_no_acknowledged_decision(backend, request, tmp_
     from idmatch.settings import Settings
     from idmatch.store.store import Store
 
-    # zero setup: the first `idmatch serve` on an empty data dir creates it and prints an admin key once
+    # zero setup: the first `idmatch serve` on an empty data dir creates it and an admin key, once
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url_for(backend, request))
     port = free_port()
     log = tmp_path / "server.log"
     proc = start_server(settings, port, log)
-    admin = re.search(r"^\s+(idm_\S+)$", log.read_text(), re.M).group(1)
+    admin = (settings.data_dir / "first-admin-key").read_text().strip()   # 0600 file, not the log
+    assert admin.startswith("idm_") and admin not in log.read_text()
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {admin}"}, timeout=30) as c:
         clerk = c.post("/v1/keys", json={"role": "clerk", "label": "crash test"}).json()["key"]
         # still photos as the live capture: passive liveness, chosen explicitly (the default is active)

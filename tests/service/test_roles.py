@@ -26,6 +26,8 @@ ENDPOINTS = [
     ("GET", "/v1/policy", {"admin"}),
     ("PUT", "/v1/policy", {"admin"}),
     ("POST", "/v1/erasures", {"admin"}),
+    ("POST", "/v1/sessions/{sid}/document", {"clerk"}),       # document input (service/routes/documents.py)
+    ("POST", "/v1/sessions/from-document", {"clerk"}),
     ("POST", "/v1/subject-requests/lines", {"admin"}),   # data-subject request (service/routes/subjects.py)
     ("GET", "/v1/audit/events", {"auditor"}),
     ("GET", "/v1/audit/verify", {"auditor"}),

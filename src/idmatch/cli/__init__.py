@@ -13,7 +13,7 @@ import sys
 from ..errors import IdmatchError
 
 # Subcommand modules (each exposes register(subparsers) setting ``func`` on its parser).
-COMMAND_MODULES = ["verify", "evaluate", "calibrate", "quality", "serve", "keys", "audit", "purge", "erase", "rekey", "liveness"]
+COMMAND_MODULES = ["verify", "evaluate", "calibrate", "quality", "serve", "keys", "audit", "purge", "erase", "rekey", "liveness", "document"]
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_BAD_INPUT = 0, 1, 2
 

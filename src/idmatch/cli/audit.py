@@ -1,4 +1,5 @@
-"""`idmatch audit verify`: check the audit hash chain (exit 0 intact, 1 tampered)."""
+"""`idmatch audit verify`: check the audit hash chain, its external anchor (``IDMATCH_AUDIT_ANCHOR_FILE``, see
+:mod:`idmatch.store.anchor`) and that every decided session has its decision event (exit 0 intact, 1 tampered)."""
 from __future__ import annotations
 
 import json
@@ -10,11 +11,13 @@ from ._service_common import add_store_args, open_store
 def register(sub) -> None:
     p = sub.add_parser("audit", help="audit trail tools")
     a = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    v = a.add_parser("verify", help="verify the hash chain: detects edited, deleted or reordered events")
+    v = a.add_parser("verify", help="verify the hash chain against its external anchor: detects edited, deleted, "
+                                    "reordered, truncated or emptied chains")
     add_store_args(v)
     v.add_argument("--json", action="store_true")
-    v.add_argument("--anchor", help="file holding the head (seq and hash) seen by the last verify: checks that event "
-                                    "is unchanged (catches a truncated tail with a rewritten head), then records the new head")
+    v.add_argument("--anchor", help="an extra, verifier-side file holding the head (seq and hash) seen by the last "
+                                    "verify: checks that event is unchanged, then records the new head (the service's "
+                                    "own anchor, written on every commit, is always checked)")
     v.set_defaults(func=verify)
 
 
@@ -40,7 +43,8 @@ def verify(args) -> int:
     if args.json:
         print(json.dumps(rep.to_dict(), indent=1))
     elif rep.ok:
-        print(f"audit chain OK: {rep.events} events")
+        where = f", anchored at event {rep.anchored_seq} in {store.anchor.path}" if rep.anchored_seq else ""
+        print(f"audit chain OK: {rep.events} events{where}")
     else:
         print(f"audit chain BROKEN ({len(rep.problems)} problem(s) in {rep.events} events):")
         for p in rep.problems[:50]:

@@ -35,6 +35,9 @@ class Policy(BaseModel):
     liveness_attempt_window_h: int = Field(24, ge=1, le=24 * 30)
     advisory_stages: list[str] = Field(default_factory=list,
                                        description="stages whose review/fail results are recorded as info only (e.g. during a pilot)")
+    document_outcomes: dict[str, Literal["pass", "info", "review", "fail"]] = Field(
+        default_factory=dict, description="document-check codes mapped to another outcome than their default "
+                                          "(e.g. {\"mrz_number_mismatch\": \"fail\"}; docs/documents.md lists codes and defaults)")
 
     @classmethod
     def defaults(cls, settings: Any) -> "Policy":

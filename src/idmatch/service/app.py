@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import logging
+import os
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI
 from sqlalchemy import text
 
 from .. import __version__
 from ..settings import Settings
-from . import metrics, problems
-from .auth import RateLimiter
+from . import limits, metrics, problems
+from .auth import RateLimiter, require
+from .capacity import guard_engine
 from .problems import problem
 from .sessions import SessionService
 
@@ -23,7 +25,12 @@ def make_engine_for(settings: Settings):
 
     # an operator's own calibration (written by `idmatch calibrate`) replaces the shipped one
     calibration = Calibration.load(settings.calibration_file) if settings.calibration_file else None
-    return FaceEngine(EngineConfig(limits=ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)),
+    from .capacity import DEFAULT_WORK_MAX_PIXELS
+    from .limits import env_float
+
+    work = int(env_float("IDMATCH_WORK_MAX_PIXELS", DEFAULT_WORK_MAX_PIXELS)) or None   # 0: always full size
+    return FaceEngine(EngineConfig(limits=ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels,
+                                                      work_max_pixels=work)),
                       calibration=calibration)
 
 
@@ -32,7 +39,8 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None) -> 
 
     settings = settings or Settings()
     store = store or Store(settings)
-    engine = engine or make_engine_for(settings)
+    # every decode/analysis admitted through a semaphore with a pixel budget (service/capacity.py)
+    engine = guard_engine(engine or make_engine_for(settings), settings)
 
     app = FastAPI(title="idmatch", version=__version__,
                   description="Identity verification for SIM registration: live face vs ID portrait, consent-based 1:1 only. "
@@ -44,14 +52,8 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None) -> 
     app.state.sessions = SessionService(store, engine, settings)
     problems.install(app)
 
-    @app.middleware("http")
-    async def limit_request_size(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > settings.max_request_bytes:
-            return problem(413, "request_too_large", f"request body over {settings.max_request_bytes} bytes",
-                           instance=request.url.path)
-        return await call_next(request)
-
+    # authentication before any body is read, byte-counted body limits, body deadline (service/limits.py)
+    limits.install(app, settings, store)
     app.middleware("http")(metrics.middleware)
 
     from .routes import ROUTERS
@@ -86,7 +88,12 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None) -> 
             return problem(503, "not_ready", "not ready", extra={"checks": checks})
         return {"status": "ready", "checks": checks}
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics")
+    # route names, status counts and decision totals are operational intelligence: an auditor or admin key
+    # (Prometheus sends it as a bearer token) unless IDMATCH_METRICS_PUBLIC=1 (e.g. behind a private scrape network)
+    public = os.environ.get("IDMATCH_METRICS_PUBLIC", "").lower() in ("1", "true", "yes")
+    guard = [] if public else [Depends(require("auditor", "admin"))]
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (auditor or admin key)", dependencies=guard)
     def metrics_endpoint():
         return metrics.render()
 

@@ -40,10 +40,9 @@ class RateLimiter:
 
 
 def _secret(request: Request) -> str | None:
-    h = request.headers.get("authorization", "")
-    if h.lower().startswith("bearer "):
-        return h[7:].strip() or None
-    return request.headers.get("x-api-key") or None
+    from .limits import secret_from_headers
+
+    return secret_from_headers(request.headers)
 
 
 def require(*roles: str):
@@ -55,6 +54,8 @@ def require(*roles: str):
             raise ApiError(401, "unauthorized", "an API key is required (Authorization: Bearer <key>)",
                            headers={"WWW-Authenticate": "Bearer"})
         state = request.app.state
+        # looked up again even when the body guard (limits.py) checked it before the upload: a key revoked
+        # while its upload streamed is refused
         key = state.store.lookup_key(secret)
         if key is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})

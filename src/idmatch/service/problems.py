@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 PROBLEM_BASE = "https://idmatch.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
                409: "conflict", 410: "gone", 413: "request_too_large", 415: "unsupported_media_type",
                422: "validation_error", 429: "rate_limited", 500: "internal_error", 501: "not_implemented",
                503: "not_ready"}
@@ -40,7 +40,87 @@ def problem(status: int, code: str, detail: str, *, instance: str | None = None,
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+PROBLEM_SCHEMA = {
+    "title": "Problem", "type": "object", "required": ["type", "title", "status", "detail", "code"],
+    "description": "RFC 9457 problem details; switch on `code`",
+    "properties": {
+        "type": {"type": "string", "format": "uri"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "code": {"type": "string", "description": "stable, machine-readable"},
+        "instance": {"type": "string"}, "details": {"type": "object"},
+        "errors": {"type": "array", "items": {"type": "object"}, "description": "validation_error: what failed"},
+    },
+}
+
+_DESCRIPTIONS = {
+    401: "no, unknown or revoked API key (`unauthorized`); sent before any request body is read",
+    403: "the key's role may not call this endpoint (`forbidden`)",
+    404: "no such session / key (`session_not_found`, `key_not_found`, `not_found`)",
+    408: "the request body did not arrive in time (`request_timeout`)",
+    409: "the state does not allow it (`session_decided`, `portrait_missing`, `not_in_review`, ...)",
+    410: "the session or its challenge expired (`session_expired`, `challenge_expired`)",
+    413: "body, image or frame count over a limit (`request_too_large`, `image_too_large`, `too_many_frames`)",
+    415: "not multipart/form-data, or an upload that is not an image type (`unsupported_media_type`)",
+    422: "the request does not validate (`validation_error`, `bad_image`, `no_face`, `challenge_mismatch`, ...)",
+    429: "rate limit for this key (`rate_limited`, with Retry-After)",
+    503: "image analysis at capacity (`server_busy`, with Retry-After)",
+}
+
+
+# form fields the handlers require (they are declared optional so that a missing one is the
+# `missing_image` / `challenge_mismatch` problem rather than a generic validation error)
+REQUIRED_FORM_FIELDS = ("image", "frames", "nonce", "id_image", "live_image")
+
+
+def _mark_required_uploads(spec: dict, media: dict | None) -> None:
+    ref = (media or {}).get("schema", {}).get("$ref", "")
+    schema = spec.get("components", {}).get("schemas", {}).get(ref.rsplit("/", 1)[-1]) if ref else None
+    if not schema:
+        return
+    need = [f for f in REQUIRED_FORM_FIELDS if f in schema.get("properties", {})]
+    if need:
+        schema["required"] = sorted(set(schema.get("required", [])) | set(need))
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Add the problem responses every /v1 operation can give to the OpenAPI document."""
+    base_openapi = app.openapi
+
+    def openapi():
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = base_openapi()
+        spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        ref = {"$ref": "#/components/schemas/Problem"}
+        for path, ops in spec.get("paths", {}).items():
+            if not path.startswith("/v1/"):
+                continue
+            for method, op in ops.items():
+                body = op.get("requestBody", {}).get("content", {})
+                statuses = {401, 403, 422, 429}
+                if "{" in path:
+                    statuses |= {404}
+                if method in ("post", "put", "delete"):
+                    statuses |= {409}
+                if body:
+                    statuses |= {408, 413}
+                if "multipart/form-data" in body:
+                    statuses |= {415, 503}
+                if path.startswith("/v1/sessions/"):
+                    statuses |= {410}
+                _mark_required_uploads(spec, body.get("multipart/form-data"))
+                responses = op.setdefault("responses", {})
+                for st in sorted(statuses):
+                    responses[str(st)] = {"description": _DESCRIPTIONS[st],
+                                          "content": {MEDIA_TYPE: {"schema": ref}}}
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document_problems(app)
+
     @app.exception_handler(IdmatchError)
     async def _idmatch(request: Request, exc: IdmatchError):
         extra = {"details": exc.details} if exc.details else None
@@ -57,6 +137,16 @@ def install(app: FastAPI) -> None:
         errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
         return problem(422, "validation_error", "the request does not match the schema", instance=request.url.path,
                        extra={"errors": errors})
+
+    from sqlalchemy.exc import DataError
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError):
+        # the database refused a value (PostgreSQL: NUL in text, out-of-range number, bad encoding): the
+        # request's fault, after the boundary validators missed it — a 422, and the keep-alive survives
+        log.warning("database refused a value on %s %s: %s", request.method, request.url.path,
+                    type(getattr(exc, "orig", exc)).__name__)
+        return problem(422, "invalid_value", "a value in the request cannot be stored", instance=request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

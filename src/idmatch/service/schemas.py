@@ -4,30 +4,59 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ROLE = Literal["clerk", "reviewer", "auditor", "admin"]
+
+# Consent can be neither in the far past nor anywhere the UTC conversion overflows (year 1 / 9999 with an
+# offset): a bound at the boundary instead of an OverflowError deep in the session code (issue 14).
+CONSENT_EARLIEST = dt.datetime(2000, 1, 1)
+
+
+class InputModel(BaseModel):
+    """Request bodies: unknown fields refused, and no NUL characters in any text (PostgreSQL cannot
+    store them; without this a NUL in a label or reason was a psycopg DataError → 500)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, v):
+        if isinstance(v, str) and "\x00" in v:
+            raise ValueError("NUL characters are not accepted")
+        return v
 
 
 def iso(t: dt.datetime | None) -> str | None:
     return None if t is None else t.isoformat(timespec="seconds") + "Z"
 
 
-class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DocumentIn(InputModel):
     type: str = Field(..., min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$", examples=["resident_id"])
     number: str = Field(..., min_length=1, max_length=64, description="never stored in clear: only an HMAC of it is kept")
 
 
-class ConsentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ConsentIn(InputModel):
     text_version: str = Field(..., min_length=1, max_length=64, examples=["consent-2025-01"])
-    given_at: dt.datetime
+    given_at: dt.datetime = Field(..., description="when the applicant consented (ISO 8601; no offset means UTC); "
+                                                   "from 2000-01-01, not in the future")
     channel: str = Field(..., min_length=1, max_length=32, examples=["store"])
 
+    @field_validator("given_at", mode="after")
+    @classmethod
+    def _utc(cls, v: dt.datetime) -> dt.datetime:
+        """Normalised to naive UTC here, where an out-of-range offset is a 422, not an OverflowError later."""
+        if v.tzinfo is not None:
+            try:
+                v = v.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            except (OverflowError, ValueError):
+                raise ValueError("consent time out of range") from None
+        if v < CONSENT_EARLIEST:
+            raise ValueError(f"consent time before {CONSENT_EARLIEST.date()}")
+        return v
 
-class SessionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+
+class SessionCreate(InputModel):
     document: DocumentIn
     consent: ConsentIn
     liveness_mode: Literal["auto", "passive", "active"] = "auto"
@@ -84,8 +113,7 @@ class SessionOut(BaseModel):
     review: ReviewOut | None = None
 
 
-class ReviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReviewIn(InputModel):
     outcome: Literal["approved", "rejected"]
     reason: str = Field(..., min_length=5, max_length=2000)
 
@@ -98,8 +126,7 @@ class ReviewItem(BaseModel):
     reasons: list[ReasonOut]
 
 
-class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class KeyCreate(InputModel):
     role: ROLE
     label: str = Field("", max_length=200, description="operator / store / channel the key belongs to")
 
@@ -116,8 +143,7 @@ class KeyCreated(KeyOut):
     key: str = Field(..., description="the secret: shown once, store it now")
 
 
-class EraseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EraseIn(InputModel):
     document: DocumentIn | None = None
     session_id: str | None = None
 
@@ -144,3 +170,4 @@ class AuditVerifyOut(BaseModel):
     ok: bool
     events: int
     problems: list[str]
+    anchored_seq: int | None = Field(None, description="the newest event the external anchor vouches for")

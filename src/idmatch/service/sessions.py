@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from ..decision import (DecisionContext, Policy, Reason, audit_details, combine, service_policy,
                         stateless_policy)
+from ..documents.numbers import check_number
 from ..errors import IdmatchError
 from ..liveness import REASONS as LIVENESS_REASONS
 from ..liveness import Challenge, ChallengeResult, check_challenge
@@ -173,6 +174,7 @@ class SessionService:
         hit = self.idem_get(p, idem_key, digest)
         if hit:
             return hit
+        doc = check_number(req.document.type, req.document.number)   # 422 document_number_invalid; canonical form
         now = utcnow()
         given = req.consent.given_at
         if given.tzinfo is not None:
@@ -183,7 +185,7 @@ class SessionService:
         mode = self._resolve_mode(req.liveness_mode, policy)
         expires = now + dt.timedelta(seconds=policy.session_ttl_s)
         ttl = min(policy.session_ttl_s, self.settings.challenge_ttl_s)
-        id_hash = self.store.crypto.id_hash(req.document.type, req.document.number)
+        id_hash = self.store.crypto.id_hash(doc.doc_type, doc.number)
         if mode == "active":
             self._check_document_attempts(id_hash, policy, now)
             challenge = _active_challenge(ttl, now, attempt=1, failures=[])
@@ -272,7 +274,8 @@ class SessionService:
             db.add(self._encrypt_template(sid, "portrait", 0, analysis.template))
             if policy.retain_images:
                 db.add(self._encrypt_image(sid, "portrait", 0, data, policy))
-            s.status, s.portrait_digest, s.reasons = "awaiting_live", digest, [r.to_dict() for r in reasons]
+            kept = [r for r in (s.reasons or []) if r.get("stage") == "document"]   # from service.documents
+            s.status, s.portrait_digest, s.reasons = "awaiting_live", digest, kept + [r.to_dict() for r in reasons]
             self.store.audit(db, "portrait_attached", actor=p.key_id, session_id=sid, payload={
                 "replaced": replaced, "faces_found": analysis.selection.count, "detection_pass": analysis.selection.detection_pass,
                 "image_retained": policy.retain_images, "stage_codes": [r.code for r in reasons]})

@@ -4,7 +4,10 @@ Each event's ``hash`` is HMAC-SHA256(audit key, prev_hash | seq | ts | type | se
 Appends lock the single ``audit_head`` row, so concurrent writers (threads, workers, PostgreSQL
 clients) form one chain, and the event commits in the caller's transaction — a decision and its
 event are written together or not at all. :func:`verify_chain` detects edited, deleted, inserted
-or reordered events (and a truncated tail, through the head row).
+or reordered events (and a truncated tail, through the head row); :func:`check_anchor` compares the
+chain with its head anchored outside the database (:mod:`idmatch.store.anchor`), and
+:func:`check_decided_sessions` fails a chain that lacks the decision event of a decided session
+(an emptied or shortened chain while decisions exist).
 """
 from __future__ import annotations
 
@@ -13,10 +16,10 @@ import hmac
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from .models import AuditEvent, AuditHead, utcnow
+from .models import AuditEvent, AuditHead, RegSession, utcnow
 
 GENESIS = "0" * 64
 
@@ -59,9 +62,14 @@ class ChainReport:
     ok: bool
     events: int
     problems: list[str] = field(default_factory=list)
+    anchored_seq: int | None = None          # the newest event the external anchor vouches for
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "events": self.events, "problems": self.problems[:50]}
+        return {"ok": self.ok, "events": self.events, "problems": self.problems[:50], "anchored_seq": self.anchored_seq}
+
+    def add(self, problems: list[str]) -> None:
+        self.problems.extend(problems)
+        self.ok = not self.problems
 
 
 def verify_chain(db: Session, key: bytes, batch: int = 5000) -> ChainReport:
@@ -90,3 +98,32 @@ def verify_chain(db: Session, key: bytes, batch: int = 5000) -> ChainReport:
         if head.seq != last or head.hash != prev:
             problems.append(f"chain ends at event {last} but the head records event {head.seq} (tail deleted or head edited)")
     return ChainReport(ok=not problems, events=n, problems=problems)
+
+
+def check_anchor(db: Session, anchor, report: ChainReport) -> None:
+    """The newest anchored (seq, hash) must be in the chain, unchanged. No anchor file while events
+    exist is a failure too: every audited commit writes one."""
+    entry, problems = anchor.latest()
+    report.add(problems)
+    if entry is None:
+        if not problems and report.events:
+            report.add([f"no audit anchor at {anchor.path}, but the chain has {report.events} events: the anchor "
+                        "was removed, or it is kept elsewhere (IDMATCH_AUDIT_ANCHOR_FILE)"])
+        return
+    report.anchored_seq = entry.seq
+    ev = db.get(AuditEvent, entry.seq)
+    if ev is None:
+        report.add([f"anchored event {entry.seq} (anchored {entry.ts}) is missing: the chain was shortened or emptied"])
+    elif not hmac.compare_digest(ev.hash, entry.hash):
+        report.add([f"anchored event {entry.seq} has a different hash than anchored {entry.ts}: the chain was rewritten"])
+
+
+def check_decided_sessions(db: Session, report: ChainReport, limit: int = 5) -> None:
+    """Every decided session in the database must have its decision event in the chain."""
+    missing = ~exists().where(and_(AuditEvent.session_id == RegSession.id, AuditEvent.type == "decision"))
+    q = select(RegSession.id).where(RegSession.decision.is_not(None), missing)
+    n = db.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+    if n:
+        some = list(db.execute(q.limit(limit)).scalars())
+        report.add([f"{n} decided session(s) have no decision event in the chain (e.g. {', '.join(some)}): "
+                    "events were deleted"])

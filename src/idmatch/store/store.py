@@ -4,16 +4,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import IdmatchError
 from ..settings import Settings
 from . import audit
+from .anchor import Anchor
 from .crypto import Crypto
 from .db import make_engine, make_sessionmaker, migrate
 from .keys import load_or_create
@@ -22,6 +24,7 @@ from .models import ApiKey, IdempotencyRecord, LineActivation, PolicyRow, RegSes
 log = logging.getLogger(__name__)
 
 ROLES = ("clerk", "reviewer", "auditor", "admin")
+_HEAD = "idmatch.audit_head"     # Session.info key: the last (seq, hash) this transaction appended
 SYSTEM_ACTOR = "system"
 
 
@@ -52,8 +55,31 @@ class Store:
         self.crypto = Crypto(self.keys)
         self.engine = make_engine(settings.effective_database_url)
         self.sessionmaker = make_sessionmaker(self.engine)
+        # the chain head goes to a file outside the database after each commit that appended events
+        self.anchor = Anchor.for_settings(settings)
+        event.listen(self.sessionmaker, "after_commit", self._anchor_after_commit)
+        event.listen(self.sessionmaker, "after_rollback", lambda db: db.info.pop(_HEAD, None))
         if run_migrations:
             migrate(self.engine)
+        self._tighten_permissions()
+
+    def _tighten_permissions(self) -> None:
+        """The data dir 0700 and the SQLite files 0600 — also when they already existed with looser modes
+        (``mkdir(mode=0o700, exist_ok=True)`` leaves an existing 0755 directory alone). SQLite gives its
+        -wal/-shm files the database file's mode."""
+        paths: list[tuple[Path, int]] = []
+        if not self.settings.database_url:
+            paths.append((self.settings.data_dir, 0o700))
+        if self.dialect == "sqlite" and self.engine.url.database:
+            db = Path(self.engine.url.database)
+            paths += [(p, 0o600) for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"))]
+        for path, mode in paths:
+            try:
+                if path.exists() and path.stat().st_uid == os.getuid() and (path.stat().st_mode & 0o777) != mode:
+                    os.chmod(path, mode)
+                    log.info("tightened %s to %o", path, mode)
+            except OSError as exc:
+                log.warning("could not set %s to mode %o: %s", path, mode, exc)
 
     @property
     def dialect(self) -> str:
@@ -63,11 +89,26 @@ class Store:
         return self.sessionmaker()
 
     def audit(self, db: Session, type_: str, *, actor: str, session_id: str | None = None, payload: dict | None = None):
-        return audit.append(db, self.keys.audit_key, type_, actor=actor, session_id=session_id, payload=payload)
+        ev = audit.append(db, self.keys.audit_key, type_, actor=actor, session_id=session_id, payload=payload)
+        db.info[_HEAD] = (ev.seq, ev.hash)
+        return ev
+
+    def _anchor_after_commit(self, db: Session) -> None:
+        head = db.info.pop(_HEAD, None)
+        if head is None:
+            return
+        try:
+            self.anchor.record(*head)
+        except (OSError, ValueError) as exc:   # the commit stands; the anchor lags until the next one
+            log.error("could not append the audit head %d to the anchor %s: %s", head[0], self.anchor.path, exc)
 
     def verify_audit(self) -> audit.ChainReport:
+        """The chain, its external anchor, and a decision event for every decided session."""
         with self.session() as db:
-            return audit.verify_chain(db, self.keys.audit_key)
+            rep = audit.verify_chain(db, self.keys.audit_key)
+            audit.check_anchor(db, self.anchor, rep)
+            audit.check_decided_sessions(db, rep)
+            return rep
 
     def close(self) -> None:
         self.engine.dispose()
@@ -165,6 +206,10 @@ class Store:
             for hook in self.erase_hooks:
                 hook(db, ids, id_hash)
             if ids:
+                # stored responses for retries hold the whole session JSON: not kept until a purge a day later
+                for i in range(0, len(ids), 100):
+                    db.execute(delete(IdempotencyRecord).where(or_(*[IdempotencyRecord.body.contains(sid)
+                                                                     for sid in ids[i:i + 100]])))
                 db.execute(delete(RegSession).where(RegSession.id.in_(ids)))
             result = {"sessions": len(ids), "templates": n_tpl, "images": n_img, "lines": n_lines}
             # Tombstone: counts and session ids only — the subject can no longer be identified from it.

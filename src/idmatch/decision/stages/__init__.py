@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..policy import DecisionPolicy
 from ..ports import FaceGallery, LineRegister
+from .document import DocumentStage
 from .duplicate_face import DuplicateFaceStage
 from .lines import LinesStage
 from .liveness import LivenessStage
@@ -16,9 +17,10 @@ def stateless_policy(engine) -> DecisionPolicy:
 
 
 def service_policy(engine, lines: LineRegister, gallery: FaceGallery) -> DecisionPolicy:
-    """Registration sessions: the stateless stages, then the fraud rules over the service's storage."""
-    return DecisionPolicy([*stateless_policy(engine).stages, LinesStage(lines), DuplicateFaceStage(gallery)])
+    """Registration sessions: the stateless stages, the document checks, then the fraud rules over the
+    service's storage."""
+    return DecisionPolicy([*stateless_policy(engine).stages, DocumentStage(), LinesStage(lines), DuplicateFaceStage(gallery)])
 
 
-__all__ = ["DuplicateFaceStage", "LinesStage", "LivenessStage", "MatchStage", "QualityStage", "service_policy",
+__all__ = ["DocumentStage", "DuplicateFaceStage", "LinesStage", "LivenessStage", "MatchStage", "QualityStage", "service_policy",
            "stateless_policy"]

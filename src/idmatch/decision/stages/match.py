@@ -37,7 +37,9 @@ class MatchStage:
         details = {"score": round(score, 5), "threshold": round(thr, 5), "fmr": ctx.policy.fmr,
                    "calibration": eng.calibration.name, "model": eng.model_id, "frame_scores": [round(s, 5) for s in scores]}
         cr = ctx.challenge_result
-        turned = [cr.templates[i] for i in cr.match_frames if i in cr.templates] if cr is not None else []
+        live_class = getattr(ctx.live[0], "capture_class", None) if ctx.live else None   # same camera, same class
+        turned = [SimpleNamespace(template=cr.templates[i], capture_class=live_class)
+                  for i in cr.match_frames if i in cr.templates] if cr is not None else []
         if turned:
             t_scores = [eng.compare(portrait, t, TURNED_FMR)[0] for t in turned]
             t_thr = eng.compare(portrait, turned[0], TURNED_FMR)[1]

@@ -14,8 +14,8 @@ router = APIRouter(prefix="/v1")
 
 
 @router.get("/audit/events", response_model=list[AuditEventOut], tags=["audit"], summary="audit events after a sequence number")
-def audit_events(request: Request, after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
-                 session_id: str | None = None, p: Principal = Depends(require("auditor"))):
+def audit_events(request: Request, after: int = Query(0, ge=0, le=2 ** 31 - 1), limit: int = Query(100, ge=1, le=1000),
+                 session_id: str | None = Query(None, max_length=64), p: Principal = Depends(require("auditor"))):
     q = select(AuditEvent).where(AuditEvent.seq > after)
     if session_id:
         q = q.where(AuditEvent.session_id == session_id)

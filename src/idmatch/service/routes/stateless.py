@@ -1,4 +1,6 @@
-"""Stateless checks for integrators: nothing is stored, nothing is audited."""
+"""Stateless checks for integrators: no session, no template or image stored. Each answered check is
+audited (key id, endpoint, the numbers returned — never images or templates), so that a key probing
+the models (e.g. the liveness scorer, hundreds of times a minute) is attributable (issue 14)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -20,15 +22,34 @@ def verify(request: Request, id_image: UploadFile | None = File(None), live_imag
            fmr: float | None = Query(None, gt=0, lt=1), p: Principal = Depends(require("clerk"))):
     require_multipart(request)
     st = request.app.state
+    policy = st.sessions.policy()
+    fmr = check_fmr(st.engine, fmr or policy.fmr, policy.fmr)     # before any image is decoded
     a = st.engine.analyze(read_image(id_image, "id_image", st.settings.max_upload_bytes), role="portrait")
     b = st.engine.analyze(read_image(live_image, "live_image", st.settings.max_upload_bytes), role="live")
-    policy = st.sessions.policy()
-    if fmr:
+    if fmr != policy.fmr:
         policy = policy.model_copy(update={"fmr": fmr})
     _, outcome, reasons = st.sessions.stateless.decide_pair(policy, st.engine, a, b)
     res = st.engine.verify_analyses(a, b, fmr=policy.fmr)
     metrics.observe_timings(res.timings_ms)
+    _audit(request, p, "verify", {"match": res.match, "score": res.score, "threshold": res.threshold, "fmr": fmr,
+                                  "outcome": outcome})
     return {**res.to_dict(), "outcome": outcome, "reasons": [r.to_dict() for r in reasons]}
+
+
+def check_fmr(engine, fmr: float, policy_fmr: float) -> float:
+    """A requested FMR the calibration cannot give a threshold for is the caller's error (422
+    ``fmr_out_of_range``), not a calibration_error 500. A caller may ask for a stricter operating point
+    than the policy's, never a looser one (``fmr=0.99`` made any two faces "match" — a free oracle)."""
+    if fmr > policy_fmr * (1 + 1e-9):
+        raise ApiError(422, "fmr_out_of_range", f"fmr {fmr:g} is looser than the policy's {policy_fmr:g}; "
+                       "a stateless check may only be stricter", details={"max_fmr": policy_fmr, "requested": fmr})
+    points = engine.calibration.points            # a missing/broken calibration stays a 500: it is ours
+    lowest = min(p.fmr for p in points)
+    if fmr < lowest * (1 - 1e-9):
+        raise ApiError(422, "fmr_out_of_range",
+                       f"calibration {engine.calibration.name!r} supports FMR down to {lowest:g}; {fmr:g} needs more",
+                       details={"min_fmr": lowest, "requested": fmr})
+    return fmr
 
 
 @router.post("/quality", summary="quality assessment of one image (`image`)")
@@ -37,8 +58,10 @@ def quality(request: Request, image: UploadFile | None = File(None), role: Liter
     require_multipart(request)
     st = request.app.state
     rep = assess(st.engine.analyze(read_image(image, "image", st.settings.max_upload_bytes), role=role), profile=role)
-    return {"passed": rep.passed, "above_floor": rep.above_floor, "codes": rep.codes, "score": round(rep.overall, 1),
-            "feedback": [f.to_dict() for f in rep.feedback], "details": rep.to_dict()}
+    out = {"passed": rep.passed, "above_floor": rep.above_floor, "codes": rep.codes, "score": round(rep.overall, 1),
+           "feedback": [f.to_dict() for f in rep.feedback], "details": rep.to_dict()}
+    _audit(request, p, "quality", {"role": role, **_scalars(out)})
+    return out
 
 
 @router.post("/liveness", summary="passive liveness score of one image (`image`)")
@@ -49,4 +72,22 @@ def liveness(request: Request, image: UploadFile | None = File(None), p: Princip
         raise ApiError(501, "liveness_unavailable", "the liveness model is not available in this build")
     require_multipart(request)
     data = read_image(image, "image", st.settings.max_upload_bytes)
-    return pad.score(st.engine.analyze(data, role="live")).to_dict()
+    out = pad.score(st.engine.analyze(data, role="live")).to_dict()
+    _audit(request, p, "liveness", _scalars(out))
+    return out
+
+
+def _scalars(out) -> dict:
+    """The top-level numbers, flags and short codes of an answer (what the audit may hold)."""
+    from ...store.audit import FORBIDDEN_KEYS
+
+    if not isinstance(out, dict):
+        return {}
+    return {k: v for k, v in out.items() if k not in FORBIDDEN_KEYS and
+            (isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) <= 64))}
+
+
+def _audit(request: Request, p: Principal, endpoint: str, payload: dict) -> None:
+    store = request.app.state.store
+    with store.session() as db, db.begin():
+        store.audit(db, "stateless_check", actor=p.key_id, payload={"endpoint": endpoint, **payload})

@@ -106,6 +106,13 @@ async function submitApplicant(ev) {
       api.post("/v1/sessions", state.createIdem.body, { idem: state.createIdem.key }));
     goto("portrait");
   } catch (e) {
+    if (e instanceof ApiFailure && e.code === "document_number_invalid") {
+      state.createIdem = null;      // the corrected number is a new request
+      const rule = e.body && e.body.details ? e.body.details.rule : "";
+      showError(has(`docnumber.rule.${rule}`) ? `docnumber.rule.${rule}` : e);
+      $("#doc-number").focus();
+      return;
+    }
     handleFailure(e, () => submitApplicant());
   }
 }
