@@ -156,7 +156,7 @@ def queue_challenges(srv: LiveServer, *steps: list[str]) -> None:
 
     req = urllib.request.Request(srv.url + "/__e2e__/next-challenges", method="POST",
                                  data=json.dumps({"steps": [list(s) for s in steps]}).encode(),
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {srv.keys['admin']}"})
     urllib.request.urlopen(req, timeout=10).close()
 
 
