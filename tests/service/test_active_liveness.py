@@ -117,3 +117,30 @@ def test_an_attempt_lost_to_bad_input_is_not_counted(active, images):
     assert r.status_code == 422 and r.json()["code"] == "bad_frame_times"
     again = active.client.get(f"/v1/sessions/{s['id']}", headers=active.h("clerk")).json()
     assert again["attempts"] == {"used": 0, "max": 3} and again["challenge"]["nonce"] == nonce
+
+
+def test_a_late_capture_gets_a_fresh_challenge_not_counted(active, images, monkeypatch):
+    """The clerk waited past the challenge's minute: the capture is answered with a fresh challenge
+    in place, marked as not counted; a challenge about to lapse can also be renewed before Begin."""
+    import datetime as dt
+
+    from idmatch.service import sessions as sessions_mod
+
+    s = active.create().json()
+    active.portrait(s["id"], images["same_a"])
+    # a still fresh challenge is returned as it is
+    r = active.client.post(f"/v1/sessions/{s['id']}/challenge", headers=active.h("clerk"))
+    assert r.status_code == 200 and r.json()["challenge"]["nonce"] == s["challenge"]["nonce"]
+    real_now = sessions_mod.utcnow
+    monkeypatch.setattr(sessions_mod, "utcnow", lambda: real_now() + dt.timedelta(seconds=61))
+    r = active.live(s["id"], [images["same_b"]], s["challenge"]["nonce"], data={"frame_times": "[0.0]"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "awaiting_live" and body["challenge"]["nonce"] != s["challenge"]["nonce"]
+    assert body["last_attempt"]["codes"] == ["challenge_expired"] and body["last_attempt"]["counted"] is False
+    assert body["attempts"]["used"] == 0
+    # about to lapse: renewed on request, not counted, audited
+    monkeypatch.setattr(sessions_mod, "utcnow", lambda: real_now() + dt.timedelta(seconds=61 + 45))
+    r = active.client.post(f"/v1/sessions/{s['id']}/challenge", headers=active.h("clerk"))
+    assert r.status_code == 200 and r.json()["challenge"]["nonce"] != body["challenge"]["nonce"]
+    assert r.json()["attempts"]["used"] == 0

@@ -53,7 +53,7 @@ def test_audit_events_after_max_int32_is_fine(svc):
 def test_verify_fmr_below_the_calibration_is_422(svc, images):
     files = {"id_image": ("a.jpg", images["same_a"], "image/jpeg"), "live_image": ("b.jpg", images["same_b"], "image/jpeg")}
     r = svc.client.post("/v1/verify?fmr=1e-9", files=files, headers=svc.h("clerk"))
-    _problem(r, 422, "fmr_out_of_range")
+    _problem(r, 422, "calibration_insufficient_data")
     assert r.json()["details"]["min_fmr"] > 1e-9
 
 

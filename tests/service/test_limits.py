@@ -4,6 +4,7 @@ byte of theirs read; slow uploads and slow headers time out. The app is driven a
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import socket
 import threading
@@ -52,7 +53,10 @@ def call(app, method: str, path: str, headers: dict, body: Body, query: bytes = 
         elif message["type"] == "http.response.body":
             out["body"] += message.get("body", b"")
 
-    asyncio.run(asyncio.wait_for(app(scope, body.receive, send), 60))
+    # in a thread of its own: a browser test earlier in the session (Playwright's sync API) leaves an
+    # event loop running in this thread, where asyncio.run() refuses to start
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, asyncio.wait_for(app(scope, body.receive, send), 60)).result()
     return out["status"], out["headers"], out["body"]
 
 

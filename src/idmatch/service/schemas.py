@@ -81,6 +81,7 @@ class AttemptsOut(BaseModel):
 class LastAttemptOut(BaseModel):
     codes: list[str]
     messages: list[str]
+    counted: bool = Field(True, description="false: the attempt was lost to lateness, not failed by the applicant")
 
 
 class ReasonOut(BaseModel):

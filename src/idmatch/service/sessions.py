@@ -37,6 +37,7 @@ from .schemas import SessionCreate, iso
 log = logging.getLogger(__name__)
 
 DECIDED = ("approved", "rejected", "review")
+MAX_REISSUES = 10
 OPEN = ("awaiting_portrait", "awaiting_live")
 
 
@@ -145,9 +146,10 @@ class SessionService:
             failures = ch.get("failures", [])
             passed = s.live_digest is not None and len(failures) < int(ch.get("attempt", 1))  # decided on a passed challenge
             out["attempts"] = {"used": len(failures) + int(passed), "max": int(ch.get("max_attempts", 3))}
-            if failures:
-                codes = failures[-1]["codes"]
-                out["last_attempt"] = {"codes": codes, "messages": [LIVENESS_REASONS.get(c, c) for c in codes]}
+            last = ch.get("last_attempt") or ({"codes": failures[-1]["codes"], "counted": True} if failures else None)
+            if last:
+                out["last_attempt"] = {"codes": last["codes"], "counted": bool(last.get("counted", True)),
+                                       "messages": [LIVENESS_REASONS.get(c, c) for c in last["codes"]]}
         return out
 
     # -- idempotency ------------------------------------------------------------------------------
@@ -307,7 +309,12 @@ class SessionService:
         if not nonce or not secrets.compare_digest(nonce, s.challenge.get("nonce", "")):
             raise ApiError(422, "challenge_mismatch", "the live capture must carry this session's challenge nonce")
         if now.isoformat(timespec="seconds") + "Z" > s.challenge["deadline"]:
-            raise ApiError(410, "challenge_expired", "the challenge deadline passed; start a new session")
+            if s.challenge.get("mode") != "active":
+                raise ApiError(410, "challenge_expired", "the challenge deadline passed; start a new session")
+            # a capture that arrives late (a slow network, a clerk who waited) is not the applicant's
+            # failure: a fresh challenge in place, not counted
+            return self._retry_in_place(sid, nonce, list(s.challenge.get("failures", [])), ["challenge_expired"], p,
+                                        idem_key, idem_digest, self.policy(), counted=False)
         if s.challenge.get("mode") == "active" and frame_times is None:
             raise ApiError(422, "frame_times_required", "an active-challenge capture must carry frame_times: "
                                                          "each frame's capture time, seconds from the capture start")
@@ -319,10 +326,12 @@ class SessionService:
         ch = dict(s.challenge)
         if challenge_result is not None and not challenge_result.passed:
             failures = list(ch.get("failures", []))
-            if challenge_result.reasons != ["challenge_expired"]:     # a late capture is not the applicant's failure
+            counted = challenge_result.reasons != ["challenge_expired"]   # a late capture is not the applicant's failure
+            if counted:
                 failures.append({"at": iso(now), "codes": list(challenge_result.reasons)})
             if len(failures) < int(ch.get("max_attempts", policy.max_liveness_attempts)):
-                return self._retry_in_place(sid, nonce, failures, challenge_result, p, idem_key, idem_digest, policy)
+                return self._retry_in_place(sid, nonce, failures, list(challenge_result.reasons), p, idem_key, idem_digest,
+                                            policy, counted=counted, parallax=challenge_result.parallax)
             ch["failures"] = failures                                 # the last attempt: decided below
         ctx = DecisionContext(policy=policy, engine=self.engine, session_id=sid, id_hash=s.id_hash,
                               doc_type=s.doc_type, portrait_template=self._decrypt_template(portrait_row), live=live,
@@ -369,10 +378,41 @@ class SessionService:
         log.info("session %s decided %s in %.0f ms", sid, decision, (time.perf_counter() - t0) * 1e3)
         return out
 
-    def _retry_in_place(self, sid: str, nonce: str, failures: list, result: ChallengeResult, p: Principal,
-                        idem_key: str | None, idem_digest: str, policy: Policy) -> dict:
-        """A failed challenge with attempts left: the same session gets a fresh challenge (new nonce,
-        steps and schedule); the applicant does not start the registration again. Audited."""
+    def reissue_challenge(self, sid: str, p: Principal) -> dict:
+        """``POST /v1/sessions/{id}/challenge``: a fresh challenge for an open active session whose
+        challenge is about to lapse (the clerk took a while before "Begin"). Not an attempt; audited;
+        at most ``MAX_REISSUES`` per session, and only when the current one has under 30 s left, so it
+        cannot be used to shop for an easy challenge."""
+        now = utcnow()
+        policy = self.policy()
+        with self.store.session() as db, db.begin():
+            s = self._get(db, sid, lock=True)
+            if s.status in DECIDED:
+                raise ApiError(409, "session_decided", "the session is decided and can no longer change")
+            self._check_open(s, now)
+            old = dict(s.challenge)
+            if old.get("mode") != "active":
+                raise ApiError(409, "not_active", "only an active challenge is reissued")
+            left = (dt.datetime.fromisoformat(old["deadline"].rstrip("Z")) - now).total_seconds()
+            if left > 30:
+                return self.to_out(s, now)                      # still fresh: the same challenge
+            if int(old.get("reissued", 0)) >= MAX_REISSUES:
+                raise ApiError(429, "too_many_challenges", "this session asked for too many fresh challenges; start a new one")
+            ttl = min(policy.session_ttl_s, self.settings.challenge_ttl_s)
+            new = _active_challenge(ttl, now, attempt=int(old.get("attempt", 1)), failures=list(old.get("failures", [])))
+            new.update(max_attempts=int(old.get("max_attempts", policy.max_liveness_attempts)),
+                       reissued=int(old.get("reissued", 0)) + 1)
+            s.challenge = new
+            self.store.audit(db, "challenge_reissued", actor=p.key_id, session_id=sid,
+                             payload={"reissued": new["reissued"], "seconds_left": round(left, 1)})
+            return self.to_out(s, now)
+
+    def _retry_in_place(self, sid: str, nonce: str, failures: list, codes: list[str], p: Principal,
+                        idem_key: str | None, idem_digest: str, policy: Policy, *, counted: bool = True,
+                        parallax: list | None = None) -> dict:
+        """A failed (or late, ``counted=False``) challenge with attempts left: the same session gets a
+        fresh challenge (new nonce, steps and schedule); the applicant does not start the registration
+        again. Audited."""
         now = utcnow()
         with self.store.session() as db, db.begin():
             s = self._get(db, sid, lock=True)
@@ -383,10 +423,12 @@ class SessionService:
             ttl = min(policy.session_ttl_s, self.settings.challenge_ttl_s)
             new = _active_challenge(ttl, now, attempt=len(failures) + 1, failures=failures)
             new["max_attempts"] = int(old.get("max_attempts", policy.max_liveness_attempts))
+            new["last_attempt"] = {"codes": list(codes), "counted": counted}
             s.challenge = new
-            self.store.audit(db, "liveness_attempt_failed", actor=p.key_id, session_id=sid, payload={
-                "attempt": len(failures), "max_attempts": new["max_attempts"], "codes": list(result.reasons),
-                "parallax": audit_details(result.parallax)})
+            self.store.audit(db, "liveness_attempt_failed" if counted else "liveness_attempt_not_counted",
+                             actor=p.key_id, session_id=sid, payload={
+                                 "attempt": len(failures), "max_attempts": new["max_attempts"], "codes": list(codes),
+                                 "parallax": audit_details(parallax or [])})
             out = self.to_out(s, now)
             self.idem_put(db, p, idem_key, idem_digest, 200, out)
         metrics.DECISIONS.labels("retry", "liveness").inc()

@@ -36,6 +36,12 @@ def get_session(sid: str, request: Request, p: Principal = Depends(require("cler
     return _svc(request).get(sid)
 
 
+@router.post("/sessions/{sid}/challenge", response_model=SessionOut, tags=["sessions"],
+             summary="a fresh active challenge when the current one has under 30 s left (not an attempt; audited)")
+def reissue_challenge(sid: str, request: Request, p: Principal = Depends(require("clerk"))):
+    return _svc(request).reissue_challenge(sid, p)
+
+
 @router.put("/sessions/{sid}/portrait", response_model=SessionOut, tags=["sessions"],
             summary="attach the ID portrait (chip photo or document photo), multipart field `image`")
 def attach_portrait(sid: str, request: Request, image: UploadFile | None = File(None),

@@ -37,18 +37,18 @@ def verify(request: Request, id_image: UploadFile | None = File(None), live_imag
 
 
 def check_fmr(engine, fmr: float, policy_fmr: float) -> float:
-    """A requested FMR the calibration cannot give a threshold for is the caller's error (422
-    ``fmr_out_of_range``), not a calibration_error 500. A caller may ask for a stricter operating point
+    """A requested FMR the calibration cannot resolve is the caller's error (422
+    ``calibration_insufficient_data``, as in the library and the CLI), not a calibration_error 500. A caller may ask for a stricter operating point
     than the policy's, never a looser one (``fmr=0.99`` made any two faces "match" — a free oracle)."""
     if fmr > policy_fmr * (1 + 1e-9):
         raise ApiError(422, "fmr_out_of_range", f"fmr {fmr:g} is looser than the policy's {policy_fmr:g}; "
                        "a stateless check may only be stricter", details={"max_fmr": policy_fmr, "requested": fmr})
     points = engine.calibration.points            # a missing/broken calibration stays a 500: it is ours
     lowest = min(p.fmr for p in points)
-    if fmr < lowest * (1 - 1e-9):
-        raise ApiError(422, "fmr_out_of_range",
+    if fmr < lowest * (1 - 1e-9):          # the library's own code for an unresolvable point (CLI, calibrate)
+        raise ApiError(422, "calibration_insufficient_data",
                        f"calibration {engine.calibration.name!r} supports FMR down to {lowest:g}; {fmr:g} needs more",
-                       details={"min_fmr": lowest, "requested": fmr})
+                       details={"min_fmr": lowest, "lowest_supported_fmr": lowest, "requested": fmr})
     return fmr
 
 
