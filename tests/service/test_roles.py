@@ -13,6 +13,7 @@ ENDPOINTS = [
     ("GET", "/v1/sessions/{sid}", {"clerk", "reviewer"}),
     ("PUT", "/v1/sessions/{sid}/portrait", {"clerk"}),
     ("POST", "/v1/sessions/{sid}/live", {"clerk"}),
+    ("POST", "/v1/sessions/{sid}/challenge", {"clerk"}),   # renew a lapsing challenge (issue 12)
     ("GET", "/v1/review", {"reviewer"}),
     ("POST", "/v1/review/{sid}", {"reviewer"}),
     ("GET", "/v1/review/{sid}/images", {"reviewer"}),   # review desk: retained images (issue 8, idmatch.web)
