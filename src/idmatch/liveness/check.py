@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import IdmatchError
 from ..match import cosine_score
 from ..models import DetectedFace
-from .challenge import Challenge, ChallengeError
+from .challenge import TURNS, Challenge, ChallengeError
 from .parallax import parallax
 from ..pose import HeadPose, estimate_pose
 
@@ -45,7 +45,6 @@ REASONS = {
     "spoof_suspected": "the passive check scores the frames as a print or screen replay",
 }
 POSE_ACTIONS = ("turn_left", "turn_right", "look_up", "look_down")
-TURN_ACTIONS = ("turn_left", "turn_right")
 
 
 @dataclass(frozen=True)
@@ -357,7 +356,7 @@ def _turn_evidence(frames: AnalyzedFrames, steps: Sequence[str], done: Sequence[
     turned: list[int] = []
     prev_end = 0
     for step, end in zip(steps, done):
-        if end is None or step not in TURN_ACTIONS:
+        if end is None or step not in TURNS:
             par.append(None)
             prev_end = end if end is not None else prev_end
             continue

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -57,11 +58,19 @@ def _active_challenge(ttl_s: float, now: dt.datetime, attempt: int, failures: li
             "attempt": attempt, "failures": failures}
 
 
+_NUM = r"\s*-?[0-9][0-9.eE+-]{0,30}\s*"
+_FLAT_NUMBERS = re.compile(r"\s*\[(?:" + _NUM + r"(?:," + _NUM + r"){0,9999})?\]\s*")
+
+
 def parse_frame_times(raw: str | None, n_frames: int) -> list[float] | None:
     """The ``frame_times`` form field: a JSON array of each frame's capture time, seconds from the
     capture start, one per frame. None when absent."""
     if raw is None or raw == "":
         return None
+    # a flat array of numbers, checked before json.loads: "[" * 10000 was a RecursionError (500)
+    if not _FLAT_NUMBERS.fullmatch(raw):
+        raise ApiError(422, "bad_frame_times", "frame_times must be a JSON array of finite numbers "
+                                               "(seconds from the capture start, one per frame)")
     try:
         times = json.loads(raw)
         ok = isinstance(times, list) and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in times)
