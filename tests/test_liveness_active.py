@@ -65,7 +65,7 @@ def test_challenge_the_clip_follows_passes(analyzed, id_thr, clip, steps):
     assert all(i is not None for i in done) and done == sorted(done)
     best = analyzed[clip].reports[res.best_frame_index]
     assert abs(best.pose.yaw) <= 10  # the capture to match is frontal
-    assert res.best_frame is analyzed[clip].images[res.best_frame_index]
+    assert res.best_frame is analyzed[clip].image(res.best_frame_index)
 
 
 @pytest.mark.parametrize("clip,steps", [("d12", ["turn_right", "turn_left"]),   # wrong order

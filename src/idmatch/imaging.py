@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -72,7 +73,32 @@ def decode_image(source: str | os.PathLike | bytes | np.ndarray, limits: ImageLi
     """
     if isinstance(source, np.ndarray):
         return _normalise_array(source)
-    data = read_bytes(source, limits)
+    return _pil_to_bgr(_decode_pil(read_bytes(source, limits), limits)[0])
+
+
+def decode_work(source: str | os.PathLike | bytes | np.ndarray, side: int,
+                limits: ImageLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, float]:
+    """Decode at most ``side`` pixels on the longer side, cheaply: a JPEG through libjpeg's DCT
+    scaling (1/2, 1/4, 1/8), so the full-size raster is never built, then resized to ``side``.
+    Returns the BGR array and its scale relative to the full-size image (work / full, <= 1).
+    The same checks as :func:`decode_image`; used where many frames are only detected (liveness)."""
+    import cv2
+
+    if isinstance(source, np.ndarray):
+        full = _normalise_array(source)
+        full_side = max(full.shape[:2])
+        img = full
+    else:
+        pil, full_side = _decode_pil(read_bytes(source, limits), limits, draft_side=side)
+        img = _pil_to_bgr(pil)
+    s = min(1.0, side / max(img.shape[:2]))
+    if s < 1.0:
+        img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    return img, max(img.shape[:2]) / float(full_side)
+
+
+def _decode_pil(data: bytes, limits: ImageLimits, draft_side: int | None = None) -> tuple[Image.Image, int]:
+    """The upright PIL image and the full-size image's longer side (before any reduction)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -83,7 +109,10 @@ def decode_image(source: str | os.PathLike | bytes | np.ndarray, limits: ImageLi
             w, h = img.size
             _check_dimensions(w, h, limits)
             factor = reduction_factor(w, h, limits.work_max_pixels)
-            if factor > 1 and fmt in ("JPEG", "MPO"):
+            if draft_side and fmt in ("JPEG", "MPO") and max(w, h) > draft_side:
+                k = draft_side / max(w, h)
+                img.draft(None, (math.ceil(w * k), math.ceil(h * k)))   # the smallest DCT scale >= draft_side
+            elif factor > 1 and fmt in ("JPEG", "MPO"):
                 img.draft(None, (-(-w // factor), -(-h // factor)))   # DCT scaling: 1/2, 1/4 or 1/8
             img.load()  # full decode: truncated files fail here
             factor = reduction_factor(*img.size, limits.work_max_pixels)
@@ -99,7 +128,7 @@ def decode_image(source: str | os.PathLike | bytes | np.ndarray, limits: ImageLi
         img = ImageOps.exif_transpose(img)
     except Exception:  # malformed EXIF must not make a good image unusable
         log.debug("ignoring malformed EXIF orientation")
-    return _pil_to_bgr(img)
+    return img, max(w, h)
 
 
 def reduction_factor(w: int, h: int, work_max_pixels: int | None) -> int:
@@ -142,8 +171,10 @@ def _pil_to_bgr(img: Image.Image) -> np.ndarray:
         arr = np.asarray(img, dtype=np.float64)
         arr = (255 * (arr - arr.min()) / max(np.ptp(arr), 1e-9)).astype(np.uint8)
         img = Image.fromarray(arr)
+    import cv2
+
     rgb = np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)  # no needless copy
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)   # a contiguous copy, several times faster than [..., ::-1]
 
 
 def _normalise_array(arr: np.ndarray) -> np.ndarray:

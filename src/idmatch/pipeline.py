@@ -17,7 +17,7 @@ from .align import align_face
 from .errors import NoFaceError
 from .evaluation.conditions import capture_class, image_colour
 from .detect import DetectionConfig, FaceSelection, select_face
-from .imaging import DEFAULT_LIMITS, ImageLimits, decode_image
+from .imaging import DEFAULT_LIMITS, ImageLimits, decode_image, decode_work
 from .match import DEFAULT_FMR, Calibration, cosine_score, shipped_calibration
 from .models import DetectedFace, get_detector, get_recognizer
 
@@ -119,6 +119,11 @@ class FaceEngine:
     # -- stages -------------------------------------------------------------------------------
     def decode(self, source) -> np.ndarray:
         return decode_image(source, self.config.limits)
+
+    def decode_work(self, source, side: int) -> tuple[np.ndarray, float]:
+        """At most ``side`` px on the longer side, without building the full raster where the format
+        allows (JPEG); returns the image and its scale (work / full). See :func:`imaging.decode_work`."""
+        return decode_work(source, side, self.config.limits)
 
     def detect(self, img: np.ndarray) -> FaceSelection:
         return select_face(img, self.detector, self.config.detection)

@@ -31,14 +31,16 @@ by nonce and never trust one echoed back by the client.
 from __future__ import annotations
 
 from .challenge import ACTIONS, Challenge, ChallengeError, challenge_entropy_bits, count_sequences
-from .check import (REASONS, AnalyzedFrames, ChallengeConfig, ChallengeResult, FrameReport, analyze_frames,
-                    check_challenge, follow_steps, identity_threshold, judge)
+from .check import REASONS, ChallengeResult, check_challenge, follow_steps, identity_threshold, judge
+from .config import ChallengeConfig
+from .frames import AnalyzedFrames, FrameObservation, FrameReport, analyze_frames, observe_frame, summarize
 from .passive import LivenessResult, PadModel, PassiveLiveness, shipped_model
 from ..pose import HeadPose, estimate_pose
 
 __all__ = [
-    "ACTIONS", "AnalyzedFrames", "Challenge", "ChallengeConfig", "ChallengeError", "ChallengeResult", "FrameReport", "HeadPose",
+    "ACTIONS", "AnalyzedFrames", "Challenge", "ChallengeConfig", "ChallengeError", "ChallengeResult", "FrameObservation",
+    "FrameReport", "HeadPose",
     "LivenessResult", "PadModel", "PassiveLiveness", "REASONS", "challenge_entropy_bits", "check_challenge",
     "analyze_frames", "count_sequences", "estimate_pose", "follow_steps", "identity_threshold", "judge",
-    "shipped_model",
+    "observe_frame", "shipped_model", "summarize",
 ]

@@ -7,7 +7,7 @@ requested steps in order, each as a reaction to its prompt (not before it, not l
 with no other large movement before each step is done; every turn showing depth
 (:mod:`.parallax`); passive PAD; the best frontal frame to match, and the turned frames the ID
 portrait must match too. Reasons are stable codes (``REASONS``); a result passes only when there
-are none.
+are none. The per-frame analysis lives in :mod:`.frames`.
 """
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import cv2
 import numpy as np
 
 from ..errors import IdmatchError
 from ..match import cosine_score
-from ..models import DetectedFace
+from ..pose import HeadPose
 from .challenge import TURNS, Challenge, ChallengeError
+from .config import ChallengeConfig
+from .frames import AnalyzedFrames, FrameReport, analyze_frames, frontalness
 from .parallax import parallax
-from ..pose import HeadPose, estimate_pose
 
 log = logging.getLogger(__name__)
 
@@ -45,54 +45,6 @@ REASONS = {
     "spoof_suspected": "the passive check scores the frames as a print or screen replay",
 }
 POSE_ACTIONS = ("turn_left", "turn_right", "look_up", "look_down")
-
-
-@dataclass(frozen=True)
-class ChallengeConfig:
-    yaw_deg: float = 12.0           # turn_left / turn_right: yaw change from the starting pose (real turns read 12-35°)
-    pitch_deg: float = 10.0         # look_up / look_down: pitch change
-    closer_ratio: float = 1.2       # move_closer: face size growth
-    conflict_factor: float = 1.0    # another direction beyond factor x its threshold before a step = not followed
-    baseline_frames: int = 3        # starting face size: median of the first frames with a face
-    min_frames: int = 3
-    max_frames: int = 150
-    max_missing_fraction: float = 0.2
-    identity_threshold: float | None = None  # cosine; None: the calibration's threshold at identity_fmr
-    identity_fmr: float = 1e-3
-    fallback_identity_threshold: float = 0.30  # when no calibration is available
-    static_pose_deg: float = 2.0    # pose range below this ...
-    static_pixel_diff: float = 1.5  # ... and aligned crops differing less than this (0-255) = static
-    frontal_deg: float = 10.0
-    mirrored: bool = False          # frames are a mirrored (selfie-preview) image
-    # server-owned capture (used when the challenge carries a prompt schedule)
-    work_side: int = 320            # frames are detected (pose, tracking) at most this many pixels on their longer side
-    embed_every: int = 8            # identity: every n-th frame is embedded (and compared with its neighbours)
-    pad_every: int = 16             # passive PAD on every n-th frame with a face
-    max_jump: float = 1.0           # face centre moving more than its width in 0.1 s = a cut (timed captures; real: <= 0.55)
-    min_fps: float = 8.0            # median frame interval must be at most 1/min_fps
-    max_gap_s: float = 0.6          # no hole in the capture longer than this
-    frozen_diff: float = 0.35       # consecutive frames closer than this (mean |diff|, 0-255, 64x48 grey) are repeats
-    max_frozen_fraction: float = 0.15
-    min_reaction_s: float = 0.2     # a step reached sooner than this after its prompt was anticipated
-    max_step_s: float = 4.0         # ... and later than this after its prompt was not a reaction
-    min_parallax: float | None = 0.03   # 3-D evidence of every turn (liveness/parallax.py); None: not checked
-
-
-@dataclass
-class FrameReport:
-    index: int
-    faces: int
-    pose: HeadPose | None = None
-    similarity: float | None = None   # vs the reference frame; None when the frame was not embedded
-    pad_score: float | None = None
-    sharpness: float | None = None
-    time_s: float | None = None
-
-    def to_dict(self) -> dict:
-        r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
-        return {"index": self.index, "faces": self.faces, "pose": self.pose.to_dict() if self.pose else None,
-                "similarity": r(self.similarity), "pad_score": r(self.pad_score), "sharpness": r(self.sharpness),
-                "time_s": r(self.time_s)}
 
 
 @dataclass
@@ -192,137 +144,6 @@ def follow_steps(steps: Sequence[str], poses: Sequence[HeadPose | None], cfg: Ch
                 log.debug("frame %d: %s reached while waiting for %s", i, other, steps[k])
                 return False, done, True
     return k == len(steps), done, True
-
-
-def _sharpness(aligned: np.ndarray) -> float:
-    from ..quality.measures import face_sharpness   # one sharpness for quality and liveness
-
-    return face_sharpness(cv2.cvtColor(aligned, cv2.COLOR_BGR2GRAY))
-
-
-@dataclass
-class AnalyzedFrames:
-    """Per-frame work that does not depend on the challenge: faces, poses, templates of a subset of
-    frames, PAD scores, grey frames for the depth check. Judge it against any number of challenges
-    with :func:`judge` (tests and benchmarks do)."""
-
-    images: list[np.ndarray]
-    faces: list[DetectedFace | None]
-    reports: list[FrameReport]
-    valid: list[int]
-    grays: list[np.ndarray] = field(default_factory=list, repr=False)   # at the work size
-    gray_scale: list[float] = field(default_factory=list)                 # work size / full size, per frame
-    embedded: list[int] = field(default_factory=list)
-    templates: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
-    frozen_pairs: int = 0
-    max_jump: float = 0.0               # largest face-centre move between consecutive frames, in face widths per 0.1 s
-    frame_times: list[float] | None = None
-    pitch0: float = 0.0
-    reference: int | None = None
-    pad_threshold: float | None = None
-    pixel_motion: float = 0.0
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-def _embedded_subset(valid: list[int], reports: list[FrameReport], every: int) -> list[int]:
-    """Frames to embed: all of a short capture; else every ``every``-th frame with a face, the last
-    one, and every turn's peak (a local extreme of yaw at least 10° from the median), so the ID
-    portrait can be matched against the turned face."""
-    if len(valid) <= 16:
-        return list(valid)
-    sub = set(valid[::every]) | {valid[-1]}
-    yaw = {i: reports[i].pose.yaw for i in valid}
-    y0 = float(np.median(list(yaw.values())))
-    for n, i in enumerate(valid):
-        near = valid[max(0, n - 3):n + 4]
-        if abs(yaw[i] - y0) >= 10 and abs(yaw[i] - y0) == max(abs(yaw[j] - y0) for j in near):
-            sub.add(i)
-    return sorted(sub)
-
-
-def analyze_frames(engine, frames: Sequence[bytes | np.ndarray | str], passive=None, use_passive: bool = True,
-                   config: ChallengeConfig = ChallengeConfig(), frame_times: Sequence[float] | None = None
-                   ) -> AnalyzedFrames:
-    """Decode and detect every frame (pose, a small grey copy for the frozen-frame check); embed a
-    subset (identity continuity); PAD-score a subset. ``frame_times``: seconds from the capture start."""
-    from ..detect import choose_face, find_faces
-
-    cfg = config
-    if len(frames) > cfg.max_frames:
-        raise ChallengeError(f"{len(frames)} frames sent, at most {cfg.max_frames} accepted", code="too_many_frames")
-    if frame_times is not None and len(frame_times) != len(frames):
-        raise ChallengeError(f"{len(frame_times)} frame times for {len(frames)} frames", code="bad_frame_times")
-    t0 = time.perf_counter()
-    images = [f if isinstance(f, np.ndarray) else engine.decode(f) for f in frames]
-    t1 = time.perf_counter()
-    reports: list[FrameReport] = []
-    faces: list[DetectedFace | None] = []
-    grays: list[np.ndarray] = []
-    scales: list[float] = []
-    for i, img in enumerate(images):
-        # detection, pose and tracking at the work size; faces are mapped back to the full frame
-        scale = min(1.0, cfg.work_side / max(img.shape[:2]))
-        work = img if scale == 1.0 else cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        found, _ = find_faces(work, engine.detector, engine.config.detection)
-        rep = FrameReport(index=i, faces=len(found), time_s=None if frame_times is None else float(frame_times[i]))
-        face = None
-        if len(found) == 1:
-            face = choose_face(found, work.shape, engine.config.detection).scaled(1.0 / scale)
-            rep.pose = estimate_pose(face.landmarks, mirrored=cfg.mirrored)
-            if rep.pose is None:      # a degenerate landmark layout: no usable face in this frame
-                face = None
-        faces.append(face)
-        reports.append(rep)
-        grays.append(cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work)
-        scales.append(scale)
-    small = [cv2.resize(g, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32) for g in grays]
-    frozen = sum(1 for a, b in zip(small[:-1], small[1:]) if float(np.mean(np.abs(a - b))) < cfg.frozen_diff)
-    t2 = time.perf_counter()
-    valid = [i for i, f in enumerate(faces) if f is not None]
-    out = AnalyzedFrames(images=images, faces=faces, reports=reports, valid=valid, grays=grays, frozen_pairs=frozen,
-                         frame_times=None if frame_times is None else [float(t) for t in frame_times])
-    out.timings_ms = {"decode": (t1 - t0) * 1e3, "detect": (t2 - t1) * 1e3}
-    out.gray_scale = scales
-    if not valid:
-        return out
-    out.pitch0 = float(np.median([reports[i].pose.pitch for i in valid]))
-    for a, b in zip(valid[:-1], valid[1:]):
-        if b == a + 1:
-            fa, fb = faces[a], faces[b]
-            d = float(np.hypot(fa.center[0] - fb.center[0], fa.center[1] - fb.center[1])) / max(fa.box[2], 1.0)
-            if frame_times is not None:
-                d *= 0.1 / max(float(frame_times[b]) - float(frame_times[a]), 0.02)
-                out.max_jump = max(out.max_jump, d)
-    out.embedded = _embedded_subset(valid, reports, cfg.embed_every)
-    aligned = {i: engine.align(images[i], faces[i]) for i in out.embedded}
-    for i in out.embedded:
-        reports[i].sharpness = _sharpness(aligned[i])
-    out.reference = min(out.embedded, key=lambda i: _frontalness(reports[i], out.pitch0))
-    # one batch, no flip augmentation: consistency needs no extra accuracy, and it halves the cost
-    embs = np.atleast_2d(engine.recognizer.embed(np.stack([aligned[i] for i in out.embedded])))
-    out.templates = {i: e for i, e in zip(out.embedded, embs)}
-    ref_t = out.templates[out.reference]
-    for i in out.embedded:
-        reports[i].similarity = cosine_score(ref_t, out.templates[i])
-    g0 = cv2.cvtColor(aligned[out.embedded[0]], cv2.COLOR_BGR2GRAY).astype(np.float32)
-    out.pixel_motion = max(float(np.mean(np.abs(cv2.cvtColor(aligned[i], cv2.COLOR_BGR2GRAY).astype(np.float32) - g0)))
-                           for i in out.embedded)
-    t3 = time.perf_counter()
-    if use_passive:
-        if passive is None:
-            from .passive import PassiveLiveness
-
-            passive = PassiveLiveness(engine=engine)
-        for i in out.embedded[::max(1, cfg.pad_every // max(1, cfg.embed_every))] if len(out.embedded) > 16 else out.embedded:
-            reports[i].pad_score = passive.score_face(images[i], faces[i]).score
-        out.pad_threshold = passive.threshold
-    t4 = time.perf_counter()
-    out.timings_ms.update({"embed": (t3 - t2) * 1e3, "pad": (t4 - t3) * 1e3})
-    return out
-
-
-def _frontalness(rep: FrameReport, pitch0: float) -> float:
-    return abs(rep.pose.yaw) + abs(rep.pose.pitch - pitch0)
 
 
 def identity_threshold(engine, cfg: ChallengeConfig) -> float:
@@ -459,9 +280,9 @@ def judge(challenge: Challenge, frames: AnalyzedFrames, identity_thr: float, now
     frontal = [i for i in same if abs(reports[i].pose.yaw - yaw0) <= cfg.frontal_deg
                and abs(reports[i].pose.pitch - frames.pitch0) <= cfg.frontal_deg]
     best = (max(frontal, key=lambda i: reports[i].sharpness) if frontal
-            else min(same, key=lambda i: _frontalness(reports[i], frames.pitch0)))
+            else min(same, key=lambda i: frontalness(reports[i], frames.pitch0)))
     res.best_frame_index = best
-    res.best_frame = frames.images[best]
+    res.best_frame = frames.image(best)
     res.templates = {i: frames.templates[i] for i in [best, *res.match_frames]}
     res.reasons = reasons
     res.passed = not reasons

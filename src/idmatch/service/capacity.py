@@ -167,6 +167,10 @@ def _guarded_engine_class():
             with self.limiter.admit(header_pixels(source)):
                 return super().decode(source)
 
+        def decode_work(self, source, side):
+            with self.limiter.admit(header_pixels(source)):
+                return super().decode_work(source, side)
+
     return GuardedEngine
 
 

@@ -449,18 +449,20 @@ class SessionService:
         judged against the challenge; the face is matched on the challenge's best (frontal, sharp) frame."""
         if challenge.get("mode") != "active":
             return [self.engine.analyze(f, role="live") for f in frames], None
-        images = [self.engine.decode(f) for f in frames]          # bad bytes → problem, nothing written
         t0 = time.perf_counter()
         use_passive = self.decision_policy.stage("liveness").pad is not None
-        result = check_challenge(self.engine, Challenge.from_dict(challenge), images, use_passive=use_passive,
+        # frames are decoded at the work size (full size only where needed); bad bytes raise here,
+        # before anything is written → a problem document, nothing stored
+        result = check_challenge(self.engine, Challenge.from_dict(challenge), frames, use_passive=use_passive,
                                  frame_times=frame_times)
         metrics.MODEL_SECONDS.labels(stage="challenge").observe(time.perf_counter() - t0)
         best = result.best_frame_index
-        order = ([best] if best is not None else []) + [i for i in range(len(images)) if i != best]
+        order = ([best] if best is not None else []) + [i for i in range(len(frames)) if i != best]
         first_error = None
         for i in order:
             try:
-                return [self.engine.analyze(images[i], role="live")], result
+                source = result.best_frame if i == best and result.best_frame is not None else frames[i]
+                return [self.engine.analyze(source, role="live")], result
             except IdmatchError as exc:
                 first_error = first_error or exc
         raise first_error  # type: ignore[misc]
