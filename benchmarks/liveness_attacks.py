@@ -118,11 +118,9 @@ def judge_cached(env: Env, perf, challenge, rng):
 
     sched = schedule_of(challenge, rng)
     seq = perf.sequence(sched, rng)
-    res = judge_challenge(challenge, assemble(seq), env.identity_thr, sched.times, env.cfg)
-    emb = None
-    if res.best_frame_index is not None:
-        pool, i = seq[res.best_frame_index]
-        emb = pool.emb.get(i)
+    res = judge_challenge(challenge, assemble(env.engine, env.passive, seq, sched.times, env.cfg), env.identity_thr,
+                          sched.times, env.cfg)
+    emb = res.templates.get(res.best_frame_index) if res.best_frame_index is not None else None
     return res, emb, sched
 
 
@@ -183,16 +181,14 @@ def run_bona_fide(env: Env, clips, n: int, seed: int, out: dict, full: bool = Fa
                         "reasons": d["reasons"]}
 
 
-def build_species(env: Env, species: str, subject, clips_by_name, attacker_clips, k: int, seed: int,
-                  pool_frames: bool = False, analyze: bool = True):
+def build_species(env: Env, species: str, subject, clips_by_name, attacker_clips, k: int, seed: int):
     from benchmarks.attacks import SHEET_SPECIES, face_swap, still_frame
     from benchmarks.attacks.performance import sheet_performance
 
     rng = np.random.default_rng(seed_of(seed, "build", subject.name, species))
     if species in SHEET_SPECIES:
         perf = SHEET_SPECIES[species].build(subject, env.engine, rng)
-        return perf, sheet_performance(perf, env.engine, env.passive, rng, subject.name, analyze=analyze,
-                                       keep_frames=pool_frames)
+        return perf, sheet_performance(perf, env.engine, env.passive, rng, subject.name)
     if species == "still_frame":
         return None, still_frame.build(subject, env.engine, env.passive, rng)
     clip = clips_by_name[attacker_clips[k % len(attacker_clips)]]
@@ -221,8 +217,7 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
             continue
         t0 = time.perf_counter()
         try:
-            sheet_perf, perf = build_species(env, sp, subj, clips_by_name, attacker_clips, k, seed,
-                                             pool_frames=full_from_pool, analyze=not full_only)
+            sheet_perf, perf = build_species(env, sp, subj, clips_by_name, attacker_clips, k, seed)
         except Exception as e:  # noqa: BLE001 - one failing subject must not end a 15-minute run
             log.warning("%s/%s: could not build (%s)", subj.name, sp, e)
             calib.setdefault(sp, {})[subj.name] = {"error": str(e)}
@@ -388,7 +383,6 @@ def cached_clip(path: Path, env: Env, max_s: float):
 
 def main(argv=None) -> int:
     from benchmarks.attacks import ALL_SPECIES
-    from benchmarks.attacks.analysis import shortcut_supported
     from benchmarks.attacks.clips import clip_paths
     from benchmarks.attacks.subjects import load_subjects
 
@@ -421,11 +415,7 @@ def main(argv=None) -> int:
     unknown = set(species) - set(ALL_SPECIES)
     if unknown:
         ap.error(f"unknown species {sorted(unknown)}; known: {ALL_SPECIES}")
-    ok, why = shortcut_supported()
-    full_only = not ok
-    if full_only:
-        args.full = args.full or 5
-        log.warning("%s: judging whole captures only (--full %d)", why, args.full)
+    ok, full_only = True, False
     t0 = time.perf_counter()
     env = Env()
     out: dict = {"fps": 10.0, "frame_size": [640, 480], "jpeg_quality": 80, "seed": args.seed,

@@ -79,9 +79,7 @@ def best_morph(engine, victim: Photo, clip: Clip, rest: list[int], ratios=(0.5, 
                 t = engine.analyze(ph.image).template
             except Exception:  # noqa: BLE001 - a failed morph is just not a candidate
                 continue
-            att_t = pool.emb.get(idx)
-            if att_t is None:
-                att_t = engine.analyze(clip.image(idx)).template
+            att_t = pool.template(engine, idx)
             s_att, s_vic = cosine_score(t, att_t), cosine_score(t, victim_t)
             score = min(s_att - id_thr, s_vic - match_thr)
             if score > best_score:
@@ -120,7 +118,7 @@ def build(species: str, subject, engine, passive, clip: Clip, rng: np.random.Gen
     shake = Shake.draw(rng, scale=0.7)
     frames = [print_over_face(sheet, clip.image(rest[k % len(rest)]), clip.pool.faces[rest[k % len(rest)]], shake, k / 10.0, rng)
               for k in range(lead_frames)]
-    pool = analyze_pool(engine, frames, passive, name=f"{subject.name}/{species}", keep_frames=True)
+    pool = analyze_pool(engine, frames, passive, name=f"{subject.name}/{species}")
     perf.lead = [(pool, i) for i in range(len(frames))]
     perf.frames_analysed = len(frames)   # the clip itself is analysed once for all subjects
     perf.analysis_ms = pool.ms

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import cv2
 import numpy as np
 
 from .analysis import FramePool, Ref, analyze_pool
@@ -81,11 +80,8 @@ def _pingpong(items: Sequence, start: int):
 
 
 def sheet_performance(perf, engine, passive, rng: np.random.Generator, subject: str,
-                      rest_frames: int = 12, fps: float = 10.0, analyze: bool = True, keep_frames: bool = False
-                      ) -> CachedPerformance:
-    """Render a sheet attacker's rest and one performance of each calibrated action; analyse them
-    (``analyze``) and/or keep them (``keep_frames``: whole captures assembled from them go through
-    ``check_challenge``)."""
+                      rest_frames: int = 12, fps: float = 10.0) -> CachedPerformance:
+    """Render a sheet attacker's rest and one performance of each calibrated action, observed once."""
     frames: list[np.ndarray] = []
     t = 0.0
     for _ in range(rest_frames):
@@ -101,11 +97,7 @@ def sheet_performance(perf, engine, passive, rng: np.random.Generator, subject: 
             tt += 1.0 / fps
         t += m.end + 1.0
         layout[action] = (k0, len(frames) - k0)
-    if analyze:
-        pool = analyze_pool(engine, frames, passive, name=f"{subject}/{perf.species}", keep_frames=keep_frames)
-    else:
-        pool = FramePool(f"{subject}/{perf.species}", reports=[None] * len(frames), faces=[None] * len(frames),
-                         jpegs=[cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes() for f in frames])
+    pool = analyze_pool(engine, frames, passive, name=f"{subject}/{perf.species}")
     return CachedPerformance(
         perf.species, subject, rest=[(pool, i) for i in range(rest_frames)],
         segments={a: [[(pool, i) for i in range(k0, k0 + n)]] for a, (k0, n) in layout.items()},

@@ -24,5 +24,5 @@ def frame(subject, rng: np.random.Generator) -> np.ndarray:
 def build(subject, engine, passive, rng: np.random.Generator) -> CachedPerformance:
     from .analysis import analyze_pool
 
-    pool = analyze_pool(engine, [frame(subject, rng)], passive, name=f"{subject.name}/{SPECIES}", keep_frames=True)
+    pool = analyze_pool(engine, [frame(subject, rng)], passive, name=f"{subject.name}/{SPECIES}")
     return CachedPerformance(SPECIES, subject.name, rest=[(pool, 0)], frames_analysed=1, analysis_ms=pool.ms)

@@ -45,6 +45,7 @@ REASONS = {
     "spoof_suspected": "the passive check scores the frames as a print or screen replay",
 }
 POSE_ACTIONS = ("turn_left", "turn_right", "look_up", "look_down")
+_AXIS = {"turn_left": "yaw", "turn_right": "yaw", "look_up": "pitch", "look_down": "pitch"}
 
 
 @dataclass
@@ -98,7 +99,8 @@ def follow_steps(steps: Sequence[str], poses: Sequence[HeadPose | None], cfg: Ch
                  times: Sequence[float] | None = None, prompt_at: Sequence[float] | None = None
                  ) -> tuple[bool, list[int | None], bool]:
     """Walk the frames: each step must be reached after the previous one, and no other head
-    direction may be reached while a step is pending (a replayed clip that wanders fails).
+    direction may be reached (as the dominant one of the frame's yaw and pitch change, each over
+    its threshold) while a step is pending (a replayed clip that wanders fails).
 
     With a prompt schedule (``times`` of each frame and ``prompt_at`` of each step, seconds from the
     capture start) movements are measured from the applicant's own start pose (the frames before
@@ -139,8 +141,12 @@ def follow_steps(steps: Sequence[str], poses: Sequence[HeadPose | None], cfg: Ch
             k += 1
             continue
         allowed = {steps[k]} | ({steps[k - 1]} if k > 0 else set())
+        # a conflicting direction counts only where it dominates: the 5-point pose reads a real
+        # 20-25° turn as 10-12° of pitch too (measured on the bona fide clips), which is no nod
+        dominant = "yaw" if abs(dyaw) / cfg.yaw_deg >= abs(dpitch) / cfg.pitch_deg else "pitch"
         for other in POSE_ACTIONS:
-            if other not in allowed and _condition(other, dyaw, dpitch, scale, cfg, cfg.conflict_factor):
+            if (other not in allowed and _AXIS[other] == dominant
+                    and _condition(other, dyaw, dpitch, scale, cfg, cfg.conflict_factor)):
                 log.debug("frame %d: %s reached while waiting for %s", i, other, steps[k])
                 return False, done, True
     return k == len(steps), done, True
