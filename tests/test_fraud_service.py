@@ -18,9 +18,9 @@ def fsvc(request, tmp_path_factory, engine, shared_data):
     """A service with the fraud stages (limit 5, line limit → rejected: the default policy)."""
     images = {"adams": _photos(shared_data, "Gerry_Adams", 4), "sampras": _photos(shared_data, "Pete_Sampras", 2),
               "zakayev": _photos(shared_data, "Akhmed_Zakayev", 3)}
-    # quality and liveness advisory as in the service tests; duplicate_face and lines decide
+    # quality advisory and the PAD lenient as in the service tests; duplicate_face and lines decide
     s = make_svc(request.param, request, tmp_path_factory.mktemp(f"fraud-{request.param}"), engine, images,
-                 advisory=("quality", "liveness"))
+                 advisory=("quality",))
     yield s
     s.client.close()
     s.store.close()

@@ -48,8 +48,8 @@ class _Stage:
 
 
 def test_advisory_stage_is_recorded_but_cannot_decide():
-    dp = DecisionPolicy([_Stage("liveness", "fail"), _Stage("match", "pass")])
-    ctx = DecisionContext(policy=Policy(advisory_stages=["liveness"]), engine=None)
+    dp = DecisionPolicy([_Stage("duplicate_face", "fail"), _Stage("match", "pass")])
+    ctx = DecisionContext(policy=Policy(advisory_stages=["duplicate_face"]), engine=None)
     reasons = dp.on_live(ctx)
     assert combine(reasons) == "approved"
     assert reasons[0].outcome == "info" and reasons[0].details == {"advisory": True, "would_be": "fail"}

@@ -13,7 +13,7 @@ PERSON = "verification/lfw_deepfunneled/images/Colin_Powell"
 def rsvc(request, tmp_path_factory, engine, shared_data):
     photos = [p.read_bytes() for p in sorted((shared_data / PERSON).glob("*.jpg"))[:6]]
     s = make_svc(request.param, request, tmp_path_factory.mktemp(f"review-{request.param}"), engine,
-                 {"powell": photos}, advisory=("quality", "liveness"))
+                 {"powell": photos}, advisory=("quality",))
     yield s
     s.client.close()
     s.store.close()

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session as DbSession
 from ..decision import (DecisionContext, Policy, Reason, audit_details, combine, service_policy,
                         stateless_policy)
 from ..documents.numbers import check_number
-from ..errors import IdmatchError
+from ..errors import ConfigError, IdmatchError
 from ..liveness import REASONS as LIVENESS_REASONS
 from ..liveness import Challenge, ChallengeResult, check_challenge
 from ..liveness.challenge import MAX_TTL_S
@@ -92,6 +92,12 @@ class SessionService:
         self.decision_policy = service_policy(engine, StoreLines(store), gallery)
         self.stateless = stateless_policy(engine)     # POST /v1/verify: the same stages, less the storage ones
         store.erase_hooks.append(lambda db, session_ids, id_hash: gallery.erase(db, session_ids))
+        try:
+            Policy.defaults(settings).check_calibration(engine.calibration)
+        except (IdmatchError, ValueError) as exc:
+            raise ConfigError(f"the policy defaults from the settings cannot run: {exc} (IDMATCH_FMR and the other "
+                              "policy settings, docs/service.md)", code="bad_policy_setting") from exc
+        self._bad_stored_fmr_logged = False
         mode = self.policy().liveness_mode
         if mode == "passive":
             log.warning("liveness_mode is 'passive': one frame and the passive PAD only -- a printed photo or a screen "
@@ -99,7 +105,18 @@ class SessionService:
                         "Set IDMATCH_LIVENESS_MODE=active (the default) for registrations.")
 
     def policy(self) -> Policy:
-        return Policy.effective(self.settings, self.store.load_policy_overrides())
+        p = Policy.effective(self.settings, self.store.load_policy_overrides())
+        try:
+            p.check_calibration(self.engine.calibration)
+        except IdmatchError as exc:
+            # an fmr stored before PUT /v1/policy checked it (or a calibration file swapped under it): the
+            # settings' fmr applies, checked at start, rather than a 500 on every decision
+            if not self._bad_stored_fmr_logged:
+                self._bad_stored_fmr_logged = True
+                log.error("stored policy fmr %g cannot run with this calibration (%s); using the default %g until an "
+                          "admin sets it again", p.fmr, exc.message, self.settings.fmr)
+            p = p.model_copy(update={"fmr": Policy.defaults(self.settings).fmr})
+        return p
 
     # -- helpers ----------------------------------------------------------------------------------
     def _get(self, db: DbSession, sid: str, *, lock: bool = False) -> RegSession:
