@@ -144,6 +144,11 @@ class DecisionPolicy:
     def on_live(self, ctx: DecisionContext) -> list[Reason]:
         return [r for st in self.stages for r in _advisory(st.on_live(ctx), st.name, ctx)]
 
+    def in_decision(self, tx, ctx: DecisionContext) -> list[Reason]:
+        """The reasons of the stages that judge inside the decision's transaction (after it locked what they read)."""
+        return [r for st in self.stages if hasattr(st, "in_decision")
+                for r in _advisory(st.in_decision(tx, ctx), st.name, ctx)]
+
     def decide_pair(self, policy: Policy, engine, portrait, live) -> tuple[DecisionContext, str, list[Reason]]:
         """The stateless paths (``idmatch verify``, ``POST /v1/verify``): one portrait and one live
         :class:`~idmatch.pipeline.FaceAnalysis` through the portrait and live stages at once."""

@@ -364,9 +364,7 @@ class SessionService:
                               portrait_class=next((r["details"].get("capture_class") for r in (s.reasons or [])
                                                    if r.get("code") == "portrait_capture_class"), None),
                               liveness_mode=s.challenge.get("mode", "passive"), challenge_result=challenge_result)
-        reasons = [Reason(**r) for r in (s.reasons or [])] + self.decision_policy.on_live(ctx)
-        decision = combine(reasons)
-        match = next((r for r in reasons if r.stage == "match"), None)
+        judged = [Reason(**r) for r in (s.reasons or [])] + self.decision_policy.on_live(ctx)
         with self.store.session() as db, db.begin():
             s = self._get(db, sid, lock=True)
             if s.status in DECIDED:  # a concurrent identical call won the race
@@ -374,6 +372,11 @@ class SessionService:
                     return self.to_out(s)
                 raise ApiError(409, "session_decided", "the session is already decided; a decided session is immutable")
             self._check_open(s, utcnow())
+            # lines per identity and the duplicate-face search: judged here, with the identity and the gallery
+            # locked (SQLite: this transaction's write lock), so parallel registrations see each other's approvals
+            reasons = judged + self.decision_policy.in_decision(db, ctx)
+            decision = combine(reasons)
+            match = next((r for r in reasons if r.stage == "match"), None)
             for i, a in enumerate(live):
                 db.add(self._encrypt_template(sid, "live", i, a.template))
             if policy.retain_images:
