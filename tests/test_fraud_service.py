@@ -18,9 +18,9 @@ def fsvc(request, tmp_path_factory, engine, shared_data):
     """A service with the fraud stages (limit 5, line limit → rejected: the default policy)."""
     images = {"adams": _photos(shared_data, "Gerry_Adams", 4), "sampras": _photos(shared_data, "Pete_Sampras", 2),
               "zakayev": _photos(shared_data, "Akhmed_Zakayev", 3)}
-    # quality and liveness advisory as in the service tests; duplicate_face and lines decide
+    # quality advisory and the PAD lenient as in the service tests; duplicate_face and lines decide
     s = make_svc(request.param, request, tmp_path_factory.mktemp(f"fraud-{request.param}"), engine, images,
-                 advisory=("quality", "liveness"))
+                 advisory=("quality",))
     yield s
     s.client.close()
     s.store.close()
@@ -75,6 +75,9 @@ def test_same_face_under_another_identity_goes_to_review_with_the_reference_then
     body = r2.json()
     assert body["decision"] == "review", body["reasons"]
     dup = _reason(body, "duplicate_face")
+    assert dup["code"] == "duplicate_face" and [set(h) for h in dup["details"]["hits"]] == [{"score"}]   # the clerk: no id
+    seen = fsvc.client.get(f"/v1/sessions/{body['id']}", headers=fsvc.h("reviewer")).json()   # the reviewer's view
+    dup = _reason(seen, "duplicate_face")
     assert dup["code"] == "duplicate_face" and [h["ref"] for h in dup["details"]["hits"]] == [s1["id"]]
     assert set(dup["details"]["hits"][0]) == {"ref", "score"}           # a reference and a score, nothing else
     # a restarted service finds the enrolment again (rebuilt from the encrypted templates, or pgvector's table)

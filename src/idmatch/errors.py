@@ -71,6 +71,13 @@ class CalibrationInsufficientDataError(CalibrationError):
     http_status = 422
 
 
+class PolicyValueError(IdmatchError):
+    """A policy value the service cannot run with (e.g. an FMR outside the calibration's range)."""
+
+    code = "policy_invalid"
+    http_status = 422
+
+
 class ConfigError(IdmatchError):
     code = "config_error"
     http_status = 500

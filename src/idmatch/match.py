@@ -83,6 +83,16 @@ class Calibration:
                 out = t if out is None else max(out, t)
         return one_for_all if out is None else min(out, one_for_all)
 
+    @property
+    def fmr_range(self) -> tuple[float, float]:
+        """(strictest, loosest) FMR of the table: below the strictest the data cannot resolve the rate
+        (:class:`CalibrationInsufficientDataError`); above the loosest the threshold would only be clamped."""
+        return self.points[-1].fmr, self.points[0].fmr
+
+    def check_resolvable(self, fmr: float) -> None:
+        """Raise unless ``fmr`` is in (0, 1) and not below the strictest calibrated point."""
+        self._check_resolvable(fmr)
+
     def _check_resolvable(self, fmr: float) -> None:
         if not (0 < fmr < 1):
             raise CalibrationError(f"target FMR must be in (0, 1), got {fmr}")

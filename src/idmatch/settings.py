@@ -66,6 +66,25 @@ class Settings(BaseSettings):
     max_request_bytes: int = 64 * 1024 * 1024
     max_frames: int = 150                # a live capture: 10 frames/s over the challenge (<= 15 s)
     max_pixels: int = 40_000_000
+    max_json_bytes: int = Field(1024 * 1024, ge=1024, description="any non-multipart body, counted while it streams")
+    body_timeout_s: float = Field(60.0, gt=0, description="the whole request body within this, else 408")
+    header_timeout_s: float = Field(10.0, gt=0, description="complete request headers within this, else the connection "
+                                                             "is closed")
+
+    # image decoding capacity (service/capacity.py)
+    decode_slots: int | None = Field(None, ge=1, description="decodes/analyses at once; default: the CPU count")
+    decode_pixel_budget: float | None = Field(None, gt=0, description="header pixels being decoded at once; default "
+                                                                      "1.2 x max_pixels")
+    decode_max_waiting: int | None = Field(None, ge=0, description="requests queued for a slot; default 4 x slots")
+    decode_queue_timeout_s: float = Field(20.0, gt=0, description="longest wait for a slot before 503 server_busy")
+    work_max_pixels: int = Field(12_000_000, ge=0, description="larger images are decoded reduced; 0: full size")
+
+    # audit anchor (store/anchor.py): outside the data dir by default
+    audit_anchor_file: Path | None = Field(None, description="default <data dir>-anchor/audit-anchor.log")
+    audit_anchor_key_file: Path | None = Field(None, description="default anchor.key beside the anchor file")
+
+    # operations
+    metrics_public: bool = Field(False, description="/metrics without a key (only on a private scrape network)")
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -48,8 +48,8 @@ class _Stage:
 
 
 def test_advisory_stage_is_recorded_but_cannot_decide():
-    dp = DecisionPolicy([_Stage("liveness", "fail"), _Stage("match", "pass")])
-    ctx = DecisionContext(policy=Policy(advisory_stages=["liveness"]), engine=None)
+    dp = DecisionPolicy([_Stage("duplicate_face", "fail"), _Stage("match", "pass")])
+    ctx = DecisionContext(policy=Policy(advisory_stages=["duplicate_face"]), engine=None)
     reasons = dp.on_live(ctx)
     assert combine(reasons) == "approved"
     assert reasons[0].outcome == "info" and reasons[0].details == {"advisory": True, "would_be": "fail"}
@@ -97,17 +97,20 @@ def test_match_weakest_frame_decides():
 
 
 def test_lines_limit_and_outcome_come_from_the_policy():
-    activated = []
-    counter = SimpleNamespace(count_active_lines=lambda h: {"full": 2, "free": 1}[h],
+    activated, calls = [], []
+    counter = SimpleNamespace(count_active_lines=lambda h, tx=None: calls.append(("count", tx, h)) or {"full": 2, "free": 1}[h],
+                              lock_identity=lambda tx, h: calls.append(("lock", tx, h)),
                               activate_line=lambda tx, h, sid: activated.append((tx, h, sid)))
     st = LinesStage(counter)
     pol = Policy(max_lines_per_identity=2)
-    assert st.on_live(_ctx([1], policy=pol, id_hash="free"))[0].code == "lines_ok"
-    (r,) = st.on_live(_ctx([1], policy=pol, id_hash="full"))
+    assert st.on_live(_ctx([1], policy=pol, id_hash="free")) == []     # judged in the decision's transaction
+    assert st.in_decision("tx", _ctx([1], policy=pol, id_hash="free"))[0].code == "lines_ok"
+    assert calls == [("lock", "tx", "free"), ("count", "tx", "free")]   # locked, then counted in the same tx
+    (r,) = st.in_decision("tx", _ctx([1], policy=pol, id_hash="full"))
     assert (r.code, r.outcome, r.details) == ("line_limit_reached", "fail", {"active_lines": 2, "limit": 2})
     pol = Policy(max_lines_per_identity=2, line_limit_outcome="review")
-    assert st.on_live(_ctx([1], policy=pol, id_hash="full"))[0].outcome == "review"
-    assert st.on_live(_ctx([1], policy=pol)) == []          # no identity claimed (stateless): nothing to count
+    assert st.in_decision("tx", _ctx([1], policy=pol, id_hash="full"))[0].outcome == "review"
+    assert st.in_decision("tx", _ctx([1], policy=pol)) == []          # no identity claimed (stateless): nothing to count
     for decision in ("review", "rejected", "approved"):
         st.on_decided("tx", _ctx([1], id_hash="free", session_id="s1"), decision)
     assert activated == [("tx", "free", "s1")]               # an approval activates one line
@@ -118,12 +121,16 @@ class _Gallery:
         self.policy = DedupPolicy(threshold=0.8)
         self.entries = {"stale": 0.95, "real": 0.9}
         self.enrolled = []
+        self.locked = []
+
+    def lock(self, tx):
+        self.locked.append(tx)
 
     def search(self, template, id_hash):
         m = [DedupMatch(r, s) for r, s in sorted(self.entries.items(), key=lambda x: -x[1])]
         return DedupResult("review" if m else "clear", 0.8, m)
 
-    def confirm(self, refs):
+    def confirm(self, refs, tx=None):
         for r in ("stale",):
             self.entries.pop(r, None)
         return set(refs) - {"stale"}
@@ -135,10 +142,12 @@ class _Gallery:
 def test_duplicate_face_drops_unconfirmed_hits_and_enrols_approvals():
     g = _Gallery()
     st = DuplicateFaceStage(g)
-    (r,) = st.on_live(_ctx([1.0], id_hash="h", session_id="s9"))
+    assert st.on_live(_ctx([1.0], id_hash="h", session_id="s9")) == []
+    (r,) = st.in_decision("tx", _ctx([1.0], id_hash="h", session_id="s9"))
+    assert g.locked == ["tx"]
     assert r.code == "duplicate_face" and r.outcome == "review" and r.details["hits"] == [{"ref": "real", "score": 0.9}]
     del g.entries["real"]
-    assert st.on_live(_ctx([1.0], id_hash="h"))[0].code == "no_duplicate"
+    assert st.in_decision("tx", _ctx([1.0], id_hash="h"))[0].code == "no_duplicate"
     st.on_decided("tx", _ctx([1.0], id_hash="h", session_id="s9"), "review")
     st.on_decided("tx", _ctx([1.0], id_hash="h", session_id="s9"), "approved")
     assert g.enrolled == [("tx", "s9", "h")]

@@ -109,14 +109,19 @@ def images(shared_data: Path) -> dict[str, bytes]:
             {"same_a": SAME_A, "same_b": SAME_B, "same_c": SAME_C, "imp_a": IMPOSTOR_A, "imp_b": IMPOSTOR_B}.items()}
 
 
-ADVISORY = ("quality", "liveness", "duplicate_face")
+ADVISORY = ("quality", "duplicate_face")
+#: LFW press photos are not live captures. Liveness cannot be advisory (issue 14: that would approve a
+#: print), so the flow tests set the passive PAD threshold to 0 -- an explicit, audited policy value
+LENIENT_LIVENESS = {"liveness_threshold": 0.0}
 
 
-def make_svc(backend: str, request, tmp_path: Path, engine, images, *, advisory=ADVISORY, **settings_kw) -> Svc:
-    """``advisory``: quality, liveness and duplicate-face verdicts are recorded but do not decide, so the
-    flow tests (about matching, state and storage) do not depend on how those models judge LFW press
-    photos, nor on the same test faces being registered again under new numbers; liveness
-    enforcement is covered by test_active_challenge_mode, fraud rules by tests/test_fraud_service.py."""
+def make_svc(backend: str, request, tmp_path: Path, engine, images, *, advisory=ADVISORY, lenient_liveness: bool = True,
+             **settings_kw) -> Svc:
+    """``advisory``: quality and duplicate-face verdicts are recorded but do not decide, and
+    ``lenient_liveness`` passes any passive PAD score, so the flow tests (about matching, state and
+    storage) do not depend on how those models judge LFW press photos, nor on the same test faces being
+    registered again under new numbers; liveness enforcement is covered by test_active_challenge_mode
+    and tests/service/test_active_liveness.py, fraud rules by tests/test_fraud_service.py."""
     from fastapi.testclient import TestClient
 
     from idmatch.service.app import create_app
@@ -128,8 +133,9 @@ def make_svc(backend: str, request, tmp_path: Path, engine, images, *, advisory=
     settings_kw.setdefault("liveness_mode", "passive")
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url_for(backend, request), **settings_kw)
     store, admin = bootstrap(settings)
-    if advisory:
-        store.save_policy_overrides({"advisory_stages": list(advisory)}, {"advisory_stages": [[], list(advisory)]}, actor="test")
+    overrides = {**({"advisory_stages": list(advisory)} if advisory else {}), **(LENIENT_LIVENESS if lenient_liveness else {})}
+    if overrides:
+        store.save_policy_overrides(overrides, {k: [None, v] for k, v in overrides.items()}, actor="test")
     app = create_app(settings, engine=engine, store=store)
     svc = Svc(client=TestClient(app), store=store, settings=settings, app=app, backend=backend, images=images)
     svc.keys["admin"] = admin.secret

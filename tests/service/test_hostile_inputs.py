@@ -3,8 +3,7 @@ in every path parameter, query parameter, header, JSON field and form field, wit
 call the operation. Nothing may answer 5xx, and every error must be an RFC 9457 problem document
 (SQLite and PostgreSQL). No new dependency: the values are a fixed list of what broke before —
 NUL, non-ASCII, huge and negative numbers, wrong types, overflowing dates, oversized strings.
-
-``PUT /v1/policy`` is left out: policy validation (issue 14 #7) waits for the decision-layer move."""
+``PUT /v1/policy`` is fuzzed too (issue 14 #7: its values are validated)."""
 from __future__ import annotations
 
 import copy
@@ -14,7 +13,7 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 
-SKIP = {("PUT", "/v1/policy")}
+SKIP: set[tuple[str, str]] = set()
 
 STRINGS = ["", "\x00", "a\x00b", "é", "\u202e\u0000", "x" * 5000, "../../etc/passwd", "' OR 1=1 --", "%00",
            "9999999999999999999", "-1", "1e309", "NaN", "null", "{}", "🙂" * 50]
@@ -33,6 +32,9 @@ JSON_BODIES = {
     ("POST", "/v1/review/{sid}"): {"outcome": "approved", "reason": "looks fine to me"},
     ("POST", "/v1/keys"): {"role": "clerk", "label": "fuzz"},
     ("POST", "/v1/erasures"): {"session_id": "00000000-0000-0000-0000-000000000000"},
+    ("PUT", "/v1/policy"): {"fmr": 1e-4, "max_lines_per_identity": 5, "liveness_threshold": 0.0,
+                            "advisory_stages": ["quality", "duplicate_face"],
+                            "document_outcomes": {"mrz_number_mismatch": "review"}},
     ("POST", "/v1/subject-requests/lines"): {"document": {"type": "resident_id", "number": VALID_NUMBER}},
 }
 ROLE_FOR = {"clerk": "clerk", "reviewer": "reviewer", "auditor": "auditor", "admin": "admin"}

@@ -18,7 +18,7 @@ def test_a_low_quality_pair_gets_one_outcome_from_the_cli_the_api_and_a_session(
     cli = json.loads(capsys.readouterr().out)["error"]
     assert cli["code"] == "quality_too_low"
 
-    s = make_svc("sqlite", request, tmp_path, engine, {}, advisory=())
+    s = make_svc("sqlite", request, tmp_path, engine, {}, advisory=(), lenient_liveness=False)
     try:
         files = {"id_image": ("a.jpg", id_img, "image/jpeg"), "live_image": ("b.jpg", live_img, "image/jpeg")}
         api = s.client.post("/v1/verify", files=files, headers=s.h("clerk")).json()
@@ -41,7 +41,7 @@ def test_the_environment_does_not_override_a_stored_policy(request, tmp_path, en
     from idmatch.service.app import create_app
     from idmatch.settings import Settings
 
-    s = make_svc("sqlite", request, tmp_path, engine, images, advisory=("quality", "liveness", "duplicate_face"))
+    s = make_svc("sqlite", request, tmp_path, engine, images, advisory=("quality", "duplicate_face"))
     r = s.client.put("/v1/policy", json={"line_limit_outcome": "review", "max_lines_per_identity": 1}, headers=s.h("admin"))
     assert r.status_code == 200, r.text
     s.client.close()

@@ -52,7 +52,7 @@ def _hexes(needles: dict[str, bytes]) -> dict[str, bytes]:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_no_clear_id_or_template_stored_and_erasure_is_real(backend, request, tmp_path, engine, images, caplog):
     svc = make_svc(backend, request, tmp_path, engine, images)
-    svc.store.save_policy_overrides({"advisory_stages": ["quality", "liveness", "duplicate_face"], "retain_images": True}, {}, actor="test")
+    svc.store.save_policy_overrides({"advisory_stages": ["quality", "duplicate_face"], "liveness_threshold": 0.0, "retain_images": True}, {}, actor="test")
     caplog.set_level(logging.DEBUG)
     r = svc.client.post("/v1/sessions", json={"document": DOC, "consent": {
         "text_version": "v1", "given_at": "2026-01-01T00:00:00Z", "channel": "app"}}, headers=svc.h("clerk"))
@@ -93,7 +93,7 @@ def test_no_clear_id_or_template_stored_and_erasure_is_real(backend, request, tm
 
 def test_erase_cli_and_purge(request, tmp_path, engine, images):
     svc = make_svc("sqlite", request, tmp_path, engine, images)
-    svc.store.save_policy_overrides({"advisory_stages": ["quality", "liveness", "duplicate_face"], "retain_images": True,
+    svc.store.save_policy_overrides({"advisory_stages": ["quality", "duplicate_face"], "liveness_threshold": 0.0, "retain_images": True,
                                      "image_retention_days": 7}, {}, actor="test")
     s1, r1 = svc.register(images["same_a"], [images["same_b"]])
     s2 = svc.create().json()                                       # abandoned after the portrait

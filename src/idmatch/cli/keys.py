@@ -12,6 +12,8 @@ def register(sub) -> None:
     c = ks.add_parser("create", help="create a key (the secret is printed once)")
     c.add_argument("--role", required=True, choices=["clerk", "reviewer", "auditor", "admin"])
     c.add_argument("--label", default="", help="operator / store / channel label")
+    c.add_argument("--scope", default=None, help="clerk keys: the store/operator whose sessions the key creates and "
+                                                 "sees (e.g. store-0571); other clerks' sessions are 404 to it")
     add_store_args(c)
     c.set_defaults(func=create)
     ls = ks.add_parser("list", help="list keys (no secrets)")
@@ -26,20 +28,21 @@ def register(sub) -> None:
 
 def create(args) -> int:
     store = open_store(args)
-    k = store.create_key(args.role, args.label, actor="cli")
-    print(f"{k.id} ({k.role}) {k.secret}")
+    k = store.create_key(args.role, args.label, scope=args.scope, actor="cli")
+    print(f"{k.id} ({k.role}{', scope ' + k.scope if k.scope else ''}) {k.secret}")
     return 0
 
 
 def list_(args) -> int:
     store = open_store(args)
-    rows = [{"id": k.id, "role": k.role, "label": k.label, "created_at": str(k.created_at),
+    rows = [{"id": k.id, "role": k.role, "label": k.label, "scope": k.scope, "created_at": str(k.created_at),
              "revoked_at": str(k.revoked_at) if k.revoked_at else None} for k in store.list_keys()]
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
         for r in rows:
-            print(f"{r['id']}  {r['role']:<8} {'REVOKED ' if r['revoked_at'] else ''}{r['label']}")
+            print(f"{r['id']}  {r['role']:<8} {'[' + r['scope'] + '] ' if r['scope'] else ''}"
+                  f"{'REVOKED ' if r['revoked_at'] else ''}{r['label']}")
     return 0
 
 

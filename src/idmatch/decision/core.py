@@ -97,8 +97,10 @@ class DecisionContext:
 
 class Stage(Protocol):
     """A decision stage: ``name``, ``on_portrait(ctx)`` and ``on_live(ctx)`` return reasons; an
-    optional ``on_decided(tx, ctx, decision)`` runs inside the decision's transaction (``tx`` is the
-    service's opaque transaction handle, passed on to a port)."""
+    optional ``in_decision(tx, ctx)`` returns reasons judged inside the decision's transaction (a rule
+    over storage the decision itself writes: lines, the duplicate-face gallery), and an optional
+    ``on_decided(tx, ctx, decision)`` writes in it (``tx`` is the service's opaque transaction handle,
+    passed on to a port)."""
     name: str
 
     def on_portrait(self, ctx: DecisionContext) -> list[Reason]: ...

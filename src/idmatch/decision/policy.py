@@ -2,12 +2,50 @@
 :class:`DecisionPolicy` that runs the stages."""
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+import logging
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
+from ..errors import CalibrationInsufficientDataError, PolicyValueError
 from .core import DecisionContext, Reason, combine
+
+log = logging.getLogger(__name__)
+
+MAX_LINES_PER_IDENTITY = 1000
+
+
+def _advisable_stage(name: str) -> str:
+    """A stage of the registry (:data:`~idmatch.decision.stages.STAGE_NAMES`) that may be advisory."""
+    from .stages import NEVER_ADVISORY, STAGE_NAMES     # the registry imports this module
+
+    if name not in STAGE_NAMES:
+        raise PydanticCustomError("unknown_stage", "unknown stage '{name}'; the stages are: {known}",
+                                  {"name": name, "known": ", ".join(STAGE_NAMES)})
+    if name in NEVER_ADVISORY:
+        raise PydanticCustomError("stage_not_advisable", "stage '{name}' cannot be advisory (it would disable "
+                                  "{name} checking); advisory stages may be: {allowed}",
+                                  {"name": name, "allowed": ", ".join(s for s in STAGE_NAMES if s not in NEVER_ADVISORY)})
+    return name
+
+
+def _document_code(code: str) -> str:
+    from ..documents.findings import DEFAULT_OUTCOMES
+
+    if code not in DEFAULT_OUTCOMES:
+        raise PydanticCustomError("unknown_document_code", "unknown document-check code '{code}'; the codes are: {known}",
+                                  {"code": code, "known": ", ".join(DEFAULT_OUTCOMES)})
+    return code
+
+
+def _unique(v: list[str] | None) -> list[str] | None:
+    return None if v is None else list(dict.fromkeys(v))     # None: PolicyUpdate's "not given" (then refused whole)
+
+
+AdvisableStage = Annotated[str, AfterValidator(_advisable_stage)]
+DocumentCode = Annotated[str, AfterValidator(_document_code)]
 
 
 class Policy(BaseModel):
@@ -17,7 +55,7 @@ class Policy(BaseModel):
     review_margin: float = Field(0.05, ge=0, le=1, description="scores this far below the threshold go to manual review")
     liveness_threshold: float | None = Field(None, ge=0, le=1, description="None: the liveness model's own threshold")
     require_liveness: bool = Field(False, description="send to review when no liveness result is available")
-    max_lines_per_identity: int = Field(5, ge=1, description="active lines one identity may hold")
+    max_lines_per_identity: int = Field(5, ge=1, le=MAX_LINES_PER_IDENTITY, description="active lines one identity may hold")
     line_limit_outcome: Literal["fail", "review"] = Field(
         "fail", description="a registration over the line limit is rejected (fail) or sent to manual review")
     retain_images: bool = Field(False, description="keep raw uploads, encrypted, for dispute handling")
@@ -33,9 +71,11 @@ class Policy(BaseModel):
     max_failed_liveness_per_document: int = Field(6, ge=1, le=100, description="failed challenges one document may "
                                                   "collect over liveness_attempt_window_h before registrations are refused")
     liveness_attempt_window_h: int = Field(24, ge=1, le=24 * 30)
-    advisory_stages: list[str] = Field(default_factory=list,
-                                       description="stages whose review/fail results are recorded as info only (e.g. during a pilot)")
-    document_outcomes: dict[str, Literal["pass", "info", "review", "fail"]] = Field(
+    advisory_stages: Annotated[list[AdvisableStage], AfterValidator(_unique)] = Field(
+        default_factory=list, max_length=16,
+        description="stages whose review/fail results are recorded as info only (e.g. during a pilot): quality, "
+                    "document, lines_per_identity, duplicate_face -- never match or liveness")
+    document_outcomes: dict[DocumentCode, Literal["pass", "info", "review", "fail"]] = Field(
         default_factory=dict, description="document-check codes mapped to another outcome than their default "
                                           "(e.g. {\"mrz_number_mismatch\": \"fail\"}; docs/documents.md lists codes and defaults)")
 
@@ -46,10 +86,38 @@ class Policy(BaseModel):
 
     @classmethod
     def effective(cls, settings: Any, overrides: dict) -> "Policy":
-        """Settings' defaults with the admin's stored overrides on top: the environment never beats a stored policy."""
+        """Settings' defaults with the admin's stored overrides on top: the environment never beats a stored policy.
+
+        A stored field that no longer validates (saved by an older version: ``advisory_stages: ["match"]``,
+        a stage that was renamed) is not applied -- its safe default is -- and the error is logged once."""
         base = cls.defaults(settings).model_dump()
-        base.update({k: v for k, v in overrides.items() if k in base})
-        return cls(**base)
+        stored = {k: v for k, v in overrides.items() if k in base}
+        try:
+            return cls(**{**base, **stored})
+        except ValidationError as exc:
+            bad = sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})
+            if tuple(bad) not in _LOGGED_BAD:
+                _LOGGED_BAD.add(tuple(bad))
+                log.error("stored policy field(s) %s no longer valid, their defaults apply until an admin sets them "
+                          "again (PUT /v1/policy): %s", ", ".join(bad), "; ".join(e["msg"] for e in exc.errors()))
+            return cls(**{**base, **{k: v for k, v in stored.items() if k not in bad}})
+
+    def check_calibration(self, calibration: Any) -> None:
+        """The policy's ``fmr`` within the range the engine's calibration resolves: below it there is no
+        threshold (``calibration_insufficient_data``, as for ``/v1/verify``; every decision would fail), above
+        it the threshold would only be clamped to the loosest point (``fmr_out_of_range``)."""
+        lo, hi = calibration.fmr_range
+        if self.fmr < lo * (1 - 1e-9):
+            raise CalibrationInsufficientDataError(
+                f"calibration {calibration.name!r} resolves FMR down to {lo:g}; a policy fmr of {self.fmr:g} has no "
+                "threshold", details={"fmr": self.fmr, "lowest_supported_fmr": lo, "highest_supported_fmr": hi})
+        if self.fmr > hi * (1 + 1e-9):
+            raise PolicyValueError(f"calibration {calibration.name!r} is calibrated up to FMR {hi:g}; {self.fmr:g} is "
+                                   "looser than any calibrated point", code="fmr_out_of_range",
+                                   details={"fmr": self.fmr, "lowest_supported_fmr": lo, "highest_supported_fmr": hi})
+
+
+_LOGGED_BAD: set[tuple[str, ...]] = set()
 
 
 def _optional(f: FieldInfo) -> tuple[Any, FieldInfo]:
@@ -75,6 +143,11 @@ class DecisionPolicy:
 
     def on_live(self, ctx: DecisionContext) -> list[Reason]:
         return [r for st in self.stages for r in _advisory(st.on_live(ctx), st.name, ctx)]
+
+    def in_decision(self, tx, ctx: DecisionContext) -> list[Reason]:
+        """The reasons of the stages that judge inside the decision's transaction (after it locked what they read)."""
+        return [r for st in self.stages if hasattr(st, "in_decision")
+                for r in _advisory(st.in_decision(tx, ctx), st.name, ctx)]
 
     def decide_pair(self, policy: Policy, engine, portrait, live) -> tuple[DecisionContext, str, list[Reason]]:
         """The stateless paths (``idmatch verify``, ``POST /v1/verify``): one portrait and one live

@@ -11,8 +11,12 @@ from ..fraud.dedup import DedupPolicy, DedupResult
 
 
 class LineRegister(Protocol):
-    def count_active_lines(self, id_hash: str) -> int:
-        """Active lines held under one identity (keyed hash of the document)."""
+    def lock_identity(self, tx: Any, id_hash: str) -> None:
+        """Serialise decisions for one identity until ``tx`` ends: a second decision for the same document
+        waits here until the first has committed its line (or rolled back)."""
+
+    def count_active_lines(self, id_hash: str, tx: Any = None) -> int:
+        """Active lines held under one identity (keyed hash of the document), read in ``tx`` if given."""
 
     def activate_line(self, tx: Any, id_hash: str, session_id: str) -> None:
         """Record the line an approved registration activates."""
@@ -22,11 +26,16 @@ class FaceGallery(Protocol):
     """The duplicate-face gallery: one template per approved registration."""
     policy: DedupPolicy
 
+    def lock(self, tx: Any) -> None:
+        """Serialise search-then-enrol across decisions until ``tx`` ends: two registrations of one face under
+        two documents cannot both search before either has enrolled."""
+
     def search(self, template: np.ndarray, id_hash: str) -> DedupResult:
         """Candidates at or above ``policy.threshold`` under identities other than ``id_hash``."""
 
-    def confirm(self, refs: list[str]) -> set[str]:
-        """The refs still approved in the system of record; any other is dropped from the gallery."""
+    def confirm(self, refs: list[str], tx: Any = None) -> set[str]:
+        """The refs still approved in the system of record (read in ``tx`` if given); any other is dropped
+        from the gallery."""
 
     def enrol(self, tx: Any, ref: str, id_hash: str, template: np.ndarray) -> None: ...
 

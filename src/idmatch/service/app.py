@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from fastapi import Depends, FastAPI
 from sqlalchemy import text
@@ -25,10 +24,7 @@ def make_engine_for(settings: Settings):
 
     # an operator's own calibration (written by `idmatch calibrate`) replaces the shipped one
     calibration = Calibration.load(settings.calibration_file) if settings.calibration_file else None
-    from .capacity import DEFAULT_WORK_MAX_PIXELS
-    from .limits import env_float
-
-    work = int(env_float("IDMATCH_WORK_MAX_PIXELS", DEFAULT_WORK_MAX_PIXELS)) or None   # 0: always full size
+    work = settings.work_max_pixels or None   # 0: always full size
     return FaceEngine(EngineConfig(limits=ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels,
                                                       work_max_pixels=work)),
                       calibration=calibration)
@@ -90,8 +86,7 @@ def create_app(settings: Settings | None = None, *, engine=None, store=None) -> 
 
     # route names, status counts and decision totals are operational intelligence: an auditor or admin key
     # (Prometheus sends it as a bearer token) unless IDMATCH_METRICS_PUBLIC=1 (e.g. behind a private scrape network)
-    public = os.environ.get("IDMATCH_METRICS_PUBLIC", "").lower() in ("1", "true", "yes")
-    guard = [] if public else [Depends(require("auditor", "admin"))]
+    guard = [] if settings.metrics_public else [Depends(require("auditor", "admin"))]
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics (auditor or admin key)", dependencies=guard)
     def metrics_endpoint():

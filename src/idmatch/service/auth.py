@@ -15,6 +15,15 @@ class Principal:
     key_id: str
     role: str
     label: str
+    scope: str | None = None        # a clerk key's store/operator: it sees only the sessions created under it
+
+    @property
+    def sees_all_sessions(self) -> bool:
+        """Reviewers (and the other back-office roles) see every session; a clerk only its scope's."""
+        return self.role != "clerk"
+
+    def may_see(self, session_scope: str | None) -> bool:
+        return self.sees_all_sessions or session_scope == self.scope
 
 
 class RateLimiter:
@@ -59,7 +68,7 @@ def require(*roles: str):
         key = state.store.lookup_key(secret)
         if key is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-        p = Principal(key.id, key.role, key.label)
+        p = Principal(key.id, key.role, key.label, key.scope)
         request.state.principal = p
         if key.role not in roles:
             raise ApiError(403, "forbidden", f"role {key.role!r} may not call this endpoint (needs {' or '.join(roles)})")

@@ -16,9 +16,8 @@ admitted through the limiter; everything else is passed through. Large images ar
 a reduced size (``ImageLimits.work_max_pixels``, JPEG via libjpeg's DCT scaling), see
 :func:`idmatch.imaging.decode_image`.
 
-Tuning (environment; to move into ``Settings``): ``IDMATCH_DECODE_SLOTS``,
-``IDMATCH_DECODE_PIXEL_BUDGET``, ``IDMATCH_DECODE_MAX_WAITING``, ``IDMATCH_DECODE_QUEUE_TIMEOUT_S``,
-``IDMATCH_WORK_MAX_PIXELS``.
+Tuning (``Settings``: ``IDMATCH_DECODE_SLOTS``, ``IDMATCH_DECODE_PIXEL_BUDGET``,
+``IDMATCH_DECODE_MAX_WAITING``, ``IDMATCH_DECODE_QUEUE_TIMEOUT_S``, ``IDMATCH_WORK_MAX_PIXELS``).
 """
 from __future__ import annotations
 
@@ -31,12 +30,11 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .limits import env_float
 from .problems import ApiError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORK_MAX_PIXELS = 12_000_000      # a 12 MP phone photo is decoded as it is; larger ones reduced
+# Settings.work_max_pixels (12 MP by default): a 12 MP phone photo is decoded as it is; larger ones reduced
 _TRIM_ABOVE = 8_000_000                   # give freed heap back to the OS after images this large
 
 
@@ -66,12 +64,11 @@ class DecodeLimiter:
         self.rejected = 0
 
     @classmethod
-    def from_env(cls, max_pixels: int) -> "DecodeLimiter":
-        slots = int(env_float("IDMATCH_DECODE_SLOTS", os.cpu_count() or 2))
-        return cls(slots=slots,
-                   pixel_budget=int(env_float("IDMATCH_DECODE_PIXEL_BUDGET", 1.2 * max_pixels)),
-                   max_waiting=int(env_float("IDMATCH_DECODE_MAX_WAITING", 4 * slots)),
-                   queue_timeout_s=env_float("IDMATCH_DECODE_QUEUE_TIMEOUT_S", 20.0))
+    def for_settings(cls, settings) -> "DecodeLimiter":
+        slots = settings.decode_slots or os.cpu_count() or 2
+        budget = settings.decode_pixel_budget if settings.decode_pixel_budget is not None else 1.2 * settings.max_pixels
+        waiting = settings.decode_max_waiting if settings.decode_max_waiting is not None else 4 * slots
+        return cls(slots=slots, pixel_budget=int(budget), max_waiting=waiting, queue_timeout_s=settings.decode_queue_timeout_s)
 
     def _busy(self, why: str) -> ApiError:
         self.rejected += 1
@@ -185,4 +182,4 @@ def guard_engine(engine, settings):
     cls = __getattr__("GuardedEngine") if "GuardedEngine" not in globals() else globals()["GuardedEngine"]
     if isinstance(engine, cls):
         return engine
-    return cls(engine, DecodeLimiter.from_env(settings.max_pixels))
+    return cls(engine, DecodeLimiter.for_settings(settings))

@@ -50,6 +50,7 @@ class DocumentService:
     def apply(self, sid: str, check: DocumentCheck, p: Principal, *, document_photo: bytes | None = None) -> dict:
         """Record ``check`` on session ``sid`` (replacing an earlier document check), then attach the
         document's portrait as the ID portrait. Returns ``{"session": ..., "document": ...}``."""
+        self.sessions.check_visible(sid, p)       # another scope's session: 404 before any comparison runs
         policy = self.sessions.policy()
         findings: list[Finding] = list(check.findings)
         if document_photo is not None and check.portrait is not None:
@@ -63,7 +64,7 @@ class DocumentService:
         compared = any(f.code in ("portraits_agree", "portrait_substitution_suspected") for f in findings)
         with self.store.session() as db, db.begin():
             s = db.execute(select(RegSession).where(RegSession.id == sid).with_for_update()).scalar_one_or_none()
-            if s is None:
+            if s is None or not p.may_see(s.scope):
                 raise ApiError(404, "session_not_found", f"no session {sid}")
             if s.status in DECIDED:
                 raise ApiError(409, "session_decided", "the session is decided and can no longer change")
@@ -82,7 +83,7 @@ class DocumentService:
                 "printed_photo_compared": compared,
                 "raw_data_retained": False, "portrait_retained": bool(check.portrait) and policy.retain_images})
         log.info("session %s document check (%s): %s", sid, check.source, [r["code"] for r in reasons])
-        out = self.sessions.attach_portrait(sid, check.portrait, p) if check.portrait else self.sessions.get(sid)
+        out = self.sessions.attach_portrait(sid, check.portrait, p) if check.portrait else self.sessions.get(sid, p)
         return {"session": out, "document": {"source": check.source, "doc_type": check.number.doc_type,
                                              "portrait_from": check.portrait_source, "findings": reasons,
                                              "notes": list(check.notes)}}

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from urllib.parse import unquote_to_bytes
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..settings import Settings
 from .problems import problem
 
 log = logging.getLogger(__name__)
@@ -36,21 +36,8 @@ log = logging.getLogger(__name__)
 CLOSE = {"Connection": "close"}
 SCOPE_KEY = "idmatch.api_key"        # the ApiKey row the guard found (for logging; auth.require looks up again)
 
-DEFAULT_MAX_JSON_BYTES = 1024 * 1024
-DEFAULT_BODY_TIMEOUT_S = 60.0
-DEFAULT_HEADER_TIMEOUT_S = 10.0
-
-
-def env_float(name: str, default: float) -> float:
-    """A tuning knob read from the environment (not yet in :class:`idmatch.settings.Settings`)."""
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        log.warning("ignoring %s=%r: not a number", name, raw)
-        return default
+DEFAULT_MAX_JSON_BYTES = Settings.model_fields["max_json_bytes"].default
+DEFAULT_BODY_TIMEOUT_S = Settings.model_fields["body_timeout_s"].default
 
 
 def secret_from_headers(headers) -> str | None:
@@ -80,10 +67,8 @@ class RequestGuard:
         self.app = app
         self.store = store
         self.max_body = int(max_body_bytes)
-        self.max_json = int(max_json_bytes if max_json_bytes is not None
-                            else env_float("IDMATCH_MAX_JSON_BYTES", DEFAULT_MAX_JSON_BYTES))
-        self.body_timeout = float(body_timeout_s if body_timeout_s is not None
-                                  else env_float("IDMATCH_BODY_TIMEOUT_S", DEFAULT_BODY_TIMEOUT_S))
+        self.max_json = int(max_json_bytes if max_json_bytes is not None else DEFAULT_MAX_JSON_BYTES)
+        self.body_timeout = float(body_timeout_s if body_timeout_s is not None else DEFAULT_BODY_TIMEOUT_S)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -170,7 +155,8 @@ class RequestGuard:
 
 def install(app, settings, store) -> None:
     """Register the guard (call where the old Content-Length middleware was: inside the metrics one)."""
-    app.add_middleware(RequestGuard, store=store, max_body_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestGuard, store=store, max_body_bytes=settings.max_request_bytes,
+                       max_json_bytes=settings.max_json_bytes, body_timeout_s=settings.body_timeout_s)
 
 
 # -- server side: header and idle timeouts -----------------------------------------------------------
@@ -179,7 +165,7 @@ def guarded_h11_protocol(header_timeout_s: float | None = None):
     timer only between requests and cancels it on the first byte, so a client that opens a connection
     and trickles a header line every few seconds holds it for ever. Here a new connection, and each
     request from its first byte, must deliver complete headers within ``header_timeout_s`` (default
-    ``IDMATCH_HEADER_TIMEOUT_S``, 10 s) or the connection is closed; idle keep-alive is unchanged. Without an argument the module-level class is returned (picklable,
+    ``Settings.header_timeout_s``, ``IDMATCH_HEADER_TIMEOUT_S``, 10 s) or the connection is closed; idle keep-alive is unchanged. Without an argument the module-level class is returned (picklable,
     as uvicorn's multi-worker supervisor needs)."""
     if header_timeout_s is None:
         return GuardedH11Protocol
@@ -194,11 +180,15 @@ except ImportError:  # pragma: no cover - the service extra brings both
 
 
 class GuardedH11Protocol(H11Protocol):  # type: ignore[misc,valid-type]
-    header_timeout_s = env_float("IDMATCH_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S)
+    # None: Settings().header_timeout_s, read once per process when the first connection arrives (each uvicorn
+    # worker builds its own from the environment and IDMATCH_CONFIG, as it builds its app)
+    header_timeout_s: float | None = None
     _header_timer = None
 
     def _arm_header_timer(self) -> None:
         self._cancel_header_timer()
+        if self.header_timeout_s is None:
+            type(self).header_timeout_s = Settings().header_timeout_s
         self._header_timer = self.loop.call_later(self.header_timeout_s, self._header_deadline)
 
     def _cancel_header_timer(self) -> None:

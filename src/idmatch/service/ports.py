@@ -1,11 +1,12 @@
 """The decision layer's ports (:mod:`idmatch.decision.ports`) over the service's ``Store``."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Iterable
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from ..fraud.dedup import DedupPolicy, DedupResult, check_duplicate, dedup_policy, enrolment_template
 from ..fraud.gallery import GalleryIndex, Row
@@ -15,6 +16,18 @@ from ..store.store import Store
 
 log = logging.getLogger(__name__)
 
+# PostgreSQL advisory-lock namespaces (the two-int4 key space; the migration lock uses the bigint one)
+_PG_LOCK_IDENTITY = 74202
+_PG_LOCK_GALLERY = 74203
+
+
+def _pg_xact_lock(tx, namespace: int, key: int) -> None:
+    """A PostgreSQL transaction-level advisory lock (released at commit or rollback). On SQLite every write
+    transaction already holds the database's one write lock from its first statement (``BEGIN IMMEDIATE``,
+    store/db.py), which serialises decisions the same way."""
+    if tx.get_bind().dialect.name == "postgresql":
+        tx.execute(text("SELECT pg_advisory_xact_lock(:ns, :key)"), {"ns": namespace, "key": key})
+
 
 class StoreLines:
     """:class:`~idmatch.decision.ports.LineRegister` on the ``line_activations`` table."""
@@ -22,10 +35,18 @@ class StoreLines:
     def __init__(self, store: Store):
         self.store = store
 
-    def count_active_lines(self, id_hash: str) -> int:
+    def lock_identity(self, tx, id_hash: str) -> None:
+        # keyed by the document's keyed hash: decisions for other documents do not wait
+        key = int.from_bytes(hashlib.sha256(id_hash.encode()).digest()[:4], "big", signed=True)
+        _pg_xact_lock(tx, _PG_LOCK_IDENTITY, key)
+
+    def count_active_lines(self, id_hash: str, tx=None) -> int:
+        q = select(func.count()).select_from(LineActivation).where(
+            LineActivation.id_hash == id_hash, LineActivation.deactivated_at.is_(None))
+        if tx is not None:
+            return int(tx.execute(q).scalar_one())
         with self.store.session() as db:
-            return int(db.execute(select(func.count()).select_from(LineActivation).where(
-                LineActivation.id_hash == id_hash, LineActivation.deactivated_at.is_(None))).scalar_one())
+            return int(db.execute(q).scalar_one())
 
     def activate_line(self, tx, id_hash: str, session_id: str) -> None:
         s = tx.get(RegSession, session_id)      # locked and loaded by the decision's transaction
@@ -52,14 +73,21 @@ class StoreGallery:
             log.info("duplicate-face gallery (%s) rebuilt from %d approved registrations", index.kind, n)
         return cls(store, index, dedup_policy(settings.dedup_gallery_size, settings.dedup_fpir))
 
+    def lock(self, tx) -> None:
+        _pg_xact_lock(tx, _PG_LOCK_GALLERY, 0)
+
     def search(self, template: np.ndarray, id_hash: str) -> DedupResult:
         return check_duplicate(self.index, [template], id_hash, self.policy)
 
-    def confirm(self, refs: list[str]) -> set[str]:
+    def confirm(self, refs: list[str], tx=None) -> set[str]:
         if self.in_db:   # the gallery is a table of the same database: nothing can be stale
             return set(refs)
-        with self.store.session() as db:
-            ok = set(db.execute(select(RegSession.id).where(RegSession.id.in_(refs), RegSession.status == "approved")).scalars())
+        q = select(RegSession.id).where(RegSession.id.in_(refs), RegSession.status == "approved")
+        if tx is not None:   # inside the decision (SQLite: a second session would wait for this one's write lock)
+            ok = set(tx.execute(q).scalars())
+        else:
+            with self.store.session() as db:
+                ok = set(db.execute(q).scalars())
         for ref in set(refs) - ok:
             self.index.remove(ref)
         return ok

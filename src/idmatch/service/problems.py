@@ -54,13 +54,15 @@ PROBLEM_SCHEMA = {
 _DESCRIPTIONS = {
     401: "no, unknown or revoked API key (`unauthorized`); sent before any request body is read",
     403: "the key's role may not call this endpoint (`forbidden`)",
-    404: "no such session / key (`session_not_found`, `key_not_found`, `not_found`)",
+    404: "no such session / key (`session_not_found` -- also another store scope's session to a clerk key, "
+         "`key_not_found`, `not_found`)",
     408: "the request body did not arrive in time (`request_timeout`)",
     409: "the state does not allow it (`session_decided`, `portrait_missing`, `not_in_review`, ...)",
     410: "the session or its challenge expired (`session_expired`, `challenge_expired`)",
     413: "body, image or frame count over a limit (`request_too_large`, `image_too_large`, `too_many_frames`)",
     415: "not multipart/form-data, or an upload that is not an image type (`unsupported_media_type`)",
-    422: "the request does not validate (`validation_error`, `bad_image`, `no_face`, `challenge_mismatch`, ...)",
+    422: "the request does not validate (`validation_error`, `bad_image`, `no_face`, `challenge_mismatch`, "
+         "`calibration_insufficient_data`, `fmr_out_of_range`, `scope_not_allowed`, `bad_scope`, ...)",
     429: "rate limit for this key (`rate_limited`, with Retry-After)",
     503: "image analysis at capacity (`server_busy`, with Retry-After)",
 }

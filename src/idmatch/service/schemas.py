@@ -130,12 +130,15 @@ class ReviewItem(BaseModel):
 class KeyCreate(InputModel):
     role: ROLE
     label: str = Field("", max_length=200, description="operator / store / channel the key belongs to")
+    scope: str | None = Field(None, max_length=64, description="clerk keys only: the store/operator whose sessions the "
+                              "key creates and sees (letters, digits, . _ : -); none: the unscoped sessions")
 
 
 class KeyOut(BaseModel):
     id: str
     role: str
     label: str
+    scope: str | None = None
     created_at: str
     revoked_at: str | None = None
 

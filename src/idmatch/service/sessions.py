@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session as DbSession
 from ..decision import (DecisionContext, Policy, Reason, audit_details, combine, service_policy,
                         stateless_policy)
 from ..documents.numbers import check_number
-from ..errors import IdmatchError
+from ..errors import ConfigError, IdmatchError
 from ..liveness import REASONS as LIVENESS_REASONS
 from ..liveness import Challenge, ChallengeResult, check_challenge
 from ..liveness.challenge import MAX_TTL_S
@@ -83,6 +83,18 @@ def parse_frame_times(raw: str | None, n_frames: int) -> list[float] | None:
     return times
 
 
+def _redact_reasons(reasons: list[dict], viewer: Principal | None) -> list[dict]:
+    if viewer is not None and viewer.sees_all_sessions:
+        return reasons
+    out = []
+    for r in reasons:
+        hits = (r.get("details") or {}).get("hits")
+        if r.get("stage") == "duplicate_face" and isinstance(hits, list):
+            r = {**r, "details": {**r["details"], "hits": [{k: v for k, v in h.items() if k != "ref"} for h in hits]}}
+        out.append(r)
+    return out
+
+
 class SessionService:
     def __init__(self, store: Store, engine, settings):
         self.store = store
@@ -92,6 +104,12 @@ class SessionService:
         self.decision_policy = service_policy(engine, StoreLines(store), gallery)
         self.stateless = stateless_policy(engine)     # POST /v1/verify: the same stages, less the storage ones
         store.erase_hooks.append(lambda db, session_ids, id_hash: gallery.erase(db, session_ids))
+        try:
+            Policy.defaults(settings).check_calibration(engine.calibration)
+        except (IdmatchError, ValueError) as exc:
+            raise ConfigError(f"the policy defaults from the settings cannot run: {exc} (IDMATCH_FMR and the other "
+                              "policy settings, docs/service.md)", code="bad_policy_setting") from exc
+        self._bad_stored_fmr_logged = False
         mode = self.policy().liveness_mode
         if mode == "passive":
             log.warning("liveness_mode is 'passive': one frame and the passive PAD only -- a printed photo or a screen "
@@ -99,17 +117,35 @@ class SessionService:
                         "Set IDMATCH_LIVENESS_MODE=active (the default) for registrations.")
 
     def policy(self) -> Policy:
-        return Policy.effective(self.settings, self.store.load_policy_overrides())
+        p = Policy.effective(self.settings, self.store.load_policy_overrides())
+        try:
+            p.check_calibration(self.engine.calibration)
+        except IdmatchError as exc:
+            # an fmr stored before PUT /v1/policy checked it (or a calibration file swapped under it): the
+            # settings' fmr applies, checked at start, rather than a 500 on every decision
+            if not self._bad_stored_fmr_logged:
+                self._bad_stored_fmr_logged = True
+                log.error("stored policy fmr %g cannot run with this calibration (%s); using the default %g until an "
+                          "admin sets it again", p.fmr, exc.message, self.settings.fmr)
+            p = p.model_copy(update={"fmr": Policy.defaults(self.settings).fmr})
+        return p
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _get(self, db: DbSession, sid: str, *, lock: bool = False) -> RegSession:
+    def _get(self, db: DbSession, sid: str, p: Principal, *, lock: bool = False) -> RegSession:
+        """The session, if ``p`` may see it: a clerk key only the sessions created under its scope. Another
+        scope's session is 404 like a missing one (not 403), so session ids cannot be probed."""
         q = select(RegSession).where(RegSession.id == sid)
         if lock:
             q = q.with_for_update()
         s = db.execute(q).scalar_one_or_none()
-        if s is None:
+        if s is None or not p.may_see(s.scope):
             raise ApiError(404, "session_not_found", f"no session {sid}")
         return s
+
+    def check_visible(self, sid: str, p: Principal) -> None:
+        """404 unless session ``sid`` exists and ``p`` may see it (before work is done on it)."""
+        with self.store.session() as db:
+            self._get(db, sid, p)
 
     @staticmethod
     def _check_open(s: RegSession, now: dt.datetime) -> None:
@@ -136,7 +172,10 @@ class SessionService:
         return self.store.seal(StoredImage(session_id=sid, kind=kind, frame=frame,
                                            expires_at=utcnow() + dt.timedelta(days=policy.image_retention_days)), data)
 
-    def to_out(self, s: RegSession, now: dt.datetime | None = None) -> dict:
+    def to_out(self, s: RegSession, now: dt.datetime | None = None, viewer: Principal | None = None) -> dict:
+        """The session as a client sees it. Unless ``viewer`` sees every session (a reviewer), the
+        duplicate-face reason keeps its scores but not the matched registrations' ids: another applicant's
+        session id is not the clerk's to have."""
         now = now or utcnow()
         status = "expired" if s.status in OPEN and now >= s.expires_at else s.status
         review = None
@@ -149,7 +188,8 @@ class SessionService:
                "challenge": {"nonce": ch["nonce"], "mode": ch.get("mode", "passive"), "actions": ch.get("actions", []),
                              "instructions": ch.get("instructions", []), "deadline": ch["deadline"],
                              "prompt_at": ch.get("prompt_at"), "capture_s": ch.get("capture_s")},
-               "decision": s.decision, "reasons": list(s.reasons or []) if s.decision else [],
+               "decision": s.decision,
+               "reasons": _redact_reasons(list(s.reasons or []), viewer) if s.decision else [],
                "decided_at": iso(s.decided_at), "review": review}
         if ch.get("mode") == "active":
             failures = ch.get("failures", [])
@@ -208,8 +248,9 @@ class SessionService:
         s = RegSession(id=sid, status="awaiting_portrait", doc_type=req.document.type.lower(),
                        id_hash=id_hash,
                        consent_version=req.consent.text_version, consent_at=given, consent_channel=req.consent.channel,
-                       challenge=challenge, api_key_id=p.key_id, channel_label=p.label, created_at=now, expires_at=expires)
-        body = self.to_out(s, now)
+                       challenge=challenge, api_key_id=p.key_id, channel_label=p.label, scope=p.scope, created_at=now,
+                       expires_at=expires)
+        body = self.to_out(s, now, viewer=p)
         try:
             self._insert_session(s, p, challenge, given, expires, idem_key, digest, body)
         except IntegrityError:
@@ -253,21 +294,21 @@ class SessionService:
                            f"{policy.liveness_attempt_window_h} h; registration refused until the window passes",
                            headers={"Retry-After": str(policy.liveness_attempt_window_h * 3600)})
 
-    def get(self, sid: str) -> dict:
+    def get(self, sid: str, p: Principal) -> dict:
         with self.store.session() as db:
-            return self.to_out(self._get(db, sid))
+            return self.to_out(self._get(db, sid, p), viewer=p)
 
     # -- portrait ---------------------------------------------------------------------------------
     def attach_portrait(self, sid: str, data: bytes, p: Principal) -> dict:
         digest = self.store.crypto.digest(b"portrait\x1f" + data)
         now = utcnow()
         with self.store.session() as db:
-            s = self._get(db, sid)
+            s = self._get(db, sid, p)
         if s.status in DECIDED:
             raise ApiError(409, "session_decided", "the session is decided and can no longer change")
         self._check_open(s, now)
         if s.status == "awaiting_live" and s.portrait_digest == digest:
-            return self.to_out(s, now)          # the same upload again: same outcome
+            return self.to_out(s, now, viewer=p)          # the same upload again: same outcome
         analysis = self.engine.analyze(data, role="portrait")
         metrics.observe_timings(analysis.timings_ms)
         policy = self.policy()
@@ -275,7 +316,7 @@ class SessionService:
                               doc_type=s.doc_type, portrait=analysis)
         reasons = self.decision_policy.on_portrait(ctx)
         with self.store.session() as db, db.begin():
-            s = self._get(db, sid, lock=True)
+            s = self._get(db, sid, p, lock=True)
             if s.status in DECIDED:
                 raise ApiError(409, "session_decided", "the session is decided and can no longer change")
             self._check_open(s, utcnow())
@@ -290,7 +331,7 @@ class SessionService:
             self.store.audit(db, "portrait_attached", actor=p.key_id, session_id=sid, payload={
                 "replaced": replaced, "faces_found": analysis.selection.count, "detection_pass": analysis.selection.detection_pass,
                 "image_retained": policy.retain_images, "stage_codes": [r.code for r in reasons]})
-            out = self.to_out(s)
+            out = self.to_out(s, viewer=p)
         return out
 
     # -- live capture and decision ----------------------------------------------------------------
@@ -306,11 +347,11 @@ class SessionService:
             return hit[1]
         now = utcnow()
         with self.store.session() as db:
-            s = self._get(db, sid)
+            s = self._get(db, sid, p)
             portrait_row = db.execute(select(Template).where(Template.session_id == sid, Template.kind == "portrait")).scalar_one_or_none()
         if s.status in DECIDED:
             if s.live_digest == digest:
-                return self.to_out(s, now)      # replayed call: the same outcome, nothing recomputed
+                return self.to_out(s, now, viewer=p)      # replayed call: the same outcome, nothing recomputed
             raise ApiError(409, "session_decided", "the session is already decided; a decided session is immutable")
         self._check_open(s, now)
         if s.status == "awaiting_portrait" or portrait_row is None:
@@ -347,16 +388,19 @@ class SessionService:
                               portrait_class=next((r["details"].get("capture_class") for r in (s.reasons or [])
                                                    if r.get("code") == "portrait_capture_class"), None),
                               liveness_mode=s.challenge.get("mode", "passive"), challenge_result=challenge_result)
-        reasons = [Reason(**r) for r in (s.reasons or [])] + self.decision_policy.on_live(ctx)
-        decision = combine(reasons)
-        match = next((r for r in reasons if r.stage == "match"), None)
+        judged = [Reason(**r) for r in (s.reasons or [])] + self.decision_policy.on_live(ctx)
         with self.store.session() as db, db.begin():
-            s = self._get(db, sid, lock=True)
+            s = self._get(db, sid, p, lock=True)
             if s.status in DECIDED:  # a concurrent identical call won the race
                 if s.live_digest == digest:
-                    return self.to_out(s)
+                    return self.to_out(s, viewer=p)
                 raise ApiError(409, "session_decided", "the session is already decided; a decided session is immutable")
             self._check_open(s, utcnow())
+            # lines per identity and the duplicate-face search: judged here, with the identity and the gallery
+            # locked (SQLite: this transaction's write lock), so parallel registrations see each other's approvals
+            reasons = judged + self.decision_policy.in_decision(db, ctx)
+            decision = combine(reasons)
+            match = next((r for r in reasons if r.stage == "match"), None)
             for i, a in enumerate(live):
                 db.add(self._encrypt_template(sid, "live", i, a.template))
             if policy.retain_images:
@@ -377,7 +421,7 @@ class SessionService:
             self.store.audit(db, "decision", actor=p.key_id, session_id=sid, payload={
                 "decision": decision, "frame_count": len(frames), "codes": [r.code for r in reasons if r.outcome in ("fail", "review")],
                 "policy": {"fmr": policy.fmr, "review_margin": policy.review_margin}})
-            out = self.to_out(s)
+            out = self.to_out(s, viewer=p)
             try:
                 self.idem_put(db, p, idem_key, idem_digest, 200, out)
                 db.flush()
@@ -395,7 +439,7 @@ class SessionService:
         now = utcnow()
         policy = self.policy()
         with self.store.session() as db, db.begin():
-            s = self._get(db, sid, lock=True)
+            s = self._get(db, sid, p, lock=True)
             if s.status in DECIDED:
                 raise ApiError(409, "session_decided", "the session is decided and can no longer change")
             self._check_open(s, now)
@@ -404,7 +448,7 @@ class SessionService:
                 raise ApiError(409, "not_active", "only an active challenge is reissued")
             left = (dt.datetime.fromisoformat(old["deadline"].rstrip("Z")) - now).total_seconds()
             if left > 30:
-                return self.to_out(s, now)                      # still fresh: the same challenge
+                return self.to_out(s, now, viewer=p)                      # still fresh: the same challenge
             if int(old.get("reissued", 0)) >= MAX_REISSUES:
                 raise ApiError(429, "too_many_challenges", "this session asked for too many fresh challenges; start a new one")
             ttl = min(policy.session_ttl_s, self.settings.challenge_ttl_s)
@@ -414,7 +458,7 @@ class SessionService:
             s.challenge = new
             self.store.audit(db, "challenge_reissued", actor=p.key_id, session_id=sid,
                              payload={"reissued": new["reissued"], "seconds_left": round(left, 1)})
-            return self.to_out(s, now)
+            return self.to_out(s, now, viewer=p)
 
     def _retry_in_place(self, sid: str, nonce: str, failures: list, codes: list[str], p: Principal,
                         idem_key: str | None, idem_digest: str, policy: Policy, *, counted: bool = True,
@@ -424,7 +468,7 @@ class SessionService:
         again. Audited."""
         now = utcnow()
         with self.store.session() as db, db.begin():
-            s = self._get(db, sid, lock=True)
+            s = self._get(db, sid, p, lock=True)
             if s.status in DECIDED or not secrets.compare_digest(nonce, s.challenge.get("nonce", "")):
                 raise ApiError(409, "challenge_replaced", "this challenge was already answered; use the session's new challenge")
             self._check_open(s, now)
@@ -438,7 +482,7 @@ class SessionService:
                              actor=p.key_id, session_id=sid, payload={
                                  "attempt": len(failures), "max_attempts": new["max_attempts"], "codes": list(codes),
                                  "parallax": audit_details(parallax or [])})
-            out = self.to_out(s, now)
+            out = self.to_out(s, now, viewer=p)
             self.idem_put(db, p, idem_key, idem_digest, 200, out)
         metrics.DECISIONS.labels("retry", "liveness").inc()
         return out
@@ -478,7 +522,7 @@ class SessionService:
     def review(self, sid: str, outcome: str, reason: str, p: Principal) -> dict:
         policy = self.policy()  # read before the write transaction (SQLite: one writer at a time)
         with self.store.session() as db, db.begin():
-            s = self._get(db, sid, lock=True)
+            s = self._get(db, sid, p, lock=True)
             if s.status != "review":
                 raise ApiError(409, "not_in_review", f"session is {s.status}, not awaiting review")
             s.status, s.reviewed_at, s.reviewer_key_id, s.review_reason = outcome, utcnow(), p.key_id, reason
@@ -489,7 +533,7 @@ class SessionService:
             # The free-text reason stays in the session row; the chain binds it by a keyed digest only.
             self.store.audit(db, "review_decided", actor=p.key_id, session_id=sid,
                              payload={"outcome": outcome, "reason_digest": self.store.crypto.digest(reason.encode())})
-            out = self.to_out(s)
+            out = self.to_out(s, viewer=p)
         metrics.DECISIONS.labels(outcome, "review").inc()
         return out
 

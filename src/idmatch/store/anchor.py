@@ -12,7 +12,8 @@ Verification takes the newest anchored entry (the highest seq among the file's l
 append concurrently, so lines may be out of order) and requires that event to be in the database
 with that hash: a shortened or emptied chain, or one re-chained after an edit, no longer contains it.
 
-Locations (environment, since they must not follow the data dir):
+Locations (`Settings.audit_anchor_file` / `audit_anchor_key_file`, i.e. the environment or the TOML file;
+they do not follow the data dir):
 
 * ``IDMATCH_AUDIT_ANCHOR_FILE`` — default ``<data dir>-anchor/audit-anchor.log`` (a sibling of the data
   dir, not inside it; put it on another volume or host, or an append-only mount, in production);
@@ -35,8 +36,6 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-ENV_FILE = "IDMATCH_AUDIT_ANCHOR_FILE"
-ENV_KEY_FILE = "IDMATCH_AUDIT_ANCHOR_KEY_FILE"
 TAIL_BYTES = 64 * 1024
 
 
@@ -57,8 +56,8 @@ class Anchor:
     def for_settings(cls, settings) -> "Anchor":
         data_dir = Path(settings.data_dir)
         default = data_dir.parent / f"{data_dir.name}-anchor" / "audit-anchor.log"
-        path = Path(os.environ.get(ENV_FILE) or default).expanduser()
-        key_path = Path(os.environ.get(ENV_KEY_FILE) or path.parent / "anchor.key").expanduser()
+        path = Path(getattr(settings, "audit_anchor_file", None) or default).expanduser()
+        key_path = Path(getattr(settings, "audit_anchor_key_file", None) or path.parent / "anchor.key").expanduser()
         return cls(path, key_path)
 
     # -- key -------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)          # SHA-256 of the full secret key
     role: Mapped[str] = mapped_column(String(16))
     label: Mapped[str] = mapped_column(String(200), default="")             # operator / channel
+    scope: Mapped[str | None] = mapped_column(String(64), nullable=True)    # store / operator a clerk key works for (None: unscoped)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -41,6 +42,7 @@ class RegSession(Base):
     challenge: Mapped[dict] = mapped_column(JSON)
     api_key_id: Mapped[str] = mapped_column(String(32))
     channel_label: Mapped[str] = mapped_column(String(200), default="")
+    scope: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # the creating key's scope
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     portrait_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)

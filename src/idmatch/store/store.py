@@ -5,6 +5,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +34,34 @@ class NotFoundError(IdmatchError):
     http_status = 404
 
 
+class BadScopeError(IdmatchError):
+    code = "bad_scope"
+    http_status = 422
+
+
+SCOPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+#: roles whose keys may carry a scope: a clerk works for one store; reviewers, auditors and admins see all
+SCOPED_ROLES = ("clerk",)
+
+
+def check_scope(role: str, scope: str | None) -> str | None:
+    """A key's store/operator scope: letters, digits and ``._:-``, at most 64; clerk keys only."""
+    if scope is None or scope == "":
+        return None
+    if role not in SCOPED_ROLES:
+        raise BadScopeError(f"a {role} key is not scoped (only {', '.join(SCOPED_ROLES)} keys are)", code="scope_not_allowed")
+    if not SCOPE_RE.fullmatch(scope):
+        raise BadScopeError("a scope is 1-64 characters: letters, digits and . _ : - (e.g. store-0571)")
+    return scope
+
+
 @dataclass
 class NewKey:
     id: str
     secret: str
     role: str
     label: str
+    scope: str | None = None
 
 
 def hash_api_key(secret: str) -> str:
@@ -114,15 +137,17 @@ class Store:
         self.engine.dispose()
 
     # -- API keys ---------------------------------------------------------------------------------
-    def create_key(self, role: str, label: str = "", *, actor: str = SYSTEM_ACTOR) -> NewKey:
+    def create_key(self, role: str, label: str = "", *, scope: str | None = None, actor: str = SYSTEM_ACTOR) -> NewKey:
         if role not in ROLES:
             raise IdmatchError(f"unknown role {role!r}; one of {', '.join(ROLES)}", code="bad_role")
+        scope = check_scope(role, scope)
         kid = "key_" + secrets.token_hex(6)
         secret = f"idm_{kid[4:]}_{secrets.token_urlsafe(32)}"
         with self.session() as db, db.begin():
-            db.add(ApiKey(id=kid, key_hash=hash_api_key(secret), role=role, label=label, created_by=actor))
-            self.audit(db, "api_key_created", actor=actor, payload={"key_id": kid, "role": role, "label": label})
-        return NewKey(kid, secret, role, label)
+            db.add(ApiKey(id=kid, key_hash=hash_api_key(secret), role=role, label=label, scope=scope, created_by=actor))
+            self.audit(db, "api_key_created", actor=actor, payload={"key_id": kid, "role": role, "label": label,
+                                                                     "scope": scope})
+        return NewKey(kid, secret, role, label, scope)
 
     def revoke_key(self, kid: str, *, actor: str = SYSTEM_ACTOR) -> ApiKey:
         with self.session() as db, db.begin():

@@ -1,5 +1,9 @@
 """Duplicate face: the applicant's face already registered under another identity → review, with the
-matched registration's reference and score only. Approved registrations are enrolled with the decision."""
+matched registration's reference and score only. Approved registrations are enrolled with the decision.
+
+The search runs inside the decision's transaction (``in_decision``) with the gallery locked, and the
+enrolment commits in the same transaction, so two registrations of one face under two documents
+cannot both search before either has enrolled (issue 14)."""
 from __future__ import annotations
 
 import logging
@@ -27,7 +31,7 @@ class DuplicateFaceStage:
     def __init__(self, gallery: FaceGallery):
         self.gallery = gallery
 
-    def find(self, template: np.ndarray, id_hash: str) -> DedupResult:
+    def find(self, template: np.ndarray, id_hash: str, tx=None) -> DedupResult:
         """The search, its hits confirmed: a gallery can hold entries no longer approved (erased
         through another worker, enrolled by a decision whose transaction failed); those are dropped
         and the search repeated."""
@@ -36,7 +40,7 @@ class DuplicateFaceStage:
             refs = [m.ref_id for m in res.matches]
             if not refs:
                 return res
-            stale = set(refs) - self.gallery.confirm(refs)
+            stale = set(refs) - self.gallery.confirm(refs, tx)
             if not stale:
                 return res
             log.warning("duplicate-face gallery held %d entr%s no longer approved; dropped",
@@ -48,10 +52,14 @@ class DuplicateFaceStage:
         return []
 
     def on_live(self, ctx: DecisionContext) -> list[Reason]:
+        return []          # judged in the decision's transaction (in_decision)
+
+    def in_decision(self, tx, ctx: DecisionContext) -> list[Reason]:
         tpl = registration_template(ctx)
         if tpl is None or ctx.id_hash is None:
             return []
-        res = self.find(tpl, ctx.id_hash)
+        self.gallery.lock(tx)
+        res = self.find(tpl, ctx.id_hash, tx)
         details = {"threshold": round(self.gallery.policy.threshold, 5),
                    "hits": [{"ref": m.ref_id, "score": round(m.score, 5)} for m in res.matches]}
         if res.decision == "review":
@@ -63,4 +71,5 @@ class DuplicateFaceStage:
             return
         tpl = registration_template(ctx)
         if tpl is not None:
+            self.gallery.lock(tx)
             self.gallery.enrol(tx, ctx.session_id, ctx.id_hash, tpl)

@@ -11,13 +11,13 @@ router = APIRouter(prefix="/v1")
 
 
 def _key_out(k) -> dict:
-    return {"id": k.id, "role": k.role, "label": k.label, "created_at": iso(k.created_at), "revoked_at": iso(k.revoked_at)}
+    return {"id": k.id, "role": k.role, "label": k.label, "scope": k.scope, "created_at": iso(k.created_at), "revoked_at": iso(k.revoked_at)}
 
 
 @router.post("/keys", status_code=201, response_model=KeyCreated, tags=["admin"], summary="create an API key (the secret is shown once)")
 def create_key(body: KeyCreate, request: Request, p: Principal = Depends(require("admin"))):
     store = request.app.state.store
-    nk = store.create_key(body.role, body.label, actor=p.key_id)
+    nk = store.create_key(body.role, body.label, scope=body.scope, actor=p.key_id)
     k = next(k for k in store.list_keys() if k.id == nk.id)
     return {**_key_out(k), "key": nk.secret}
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from ...decision import Policy, PolicyUpdate
 from ..auth import Principal, require
@@ -14,13 +16,21 @@ def get_policy(request: Request, p: Principal = Depends(require("admin"))):
     return request.app.state.sessions.policy()
 
 
-@router.put("/policy", response_model=Policy, tags=["admin"], summary="change policy fields (audited)")
+@router.put("/policy", response_model=Policy, tags=["admin"],
+            summary="change policy fields (audited); unknown fields, out-of-range values, unknown stage names, "
+                    "advisory match/liveness and an fmr outside the calibration's range are 422")
 def put_policy(body: PolicyUpdate, request: Request, p: Principal = Depends(require("admin"))):
     st = request.app.state
     changes = body.model_dump(exclude_unset=True)
     current = st.sessions.policy()
-    new = Policy(**{**current.model_dump(), **changes})
-    overrides = {**st.store.load_policy_overrides(), **changes}
-    changed = {k: [getattr(current, k), v] for k, v in changes.items() if getattr(current, k) != v}
+    try:
+        # the whole policy validates, not only the changed fields: {"fmr": null} or a combination is refused
+        # here as the same validation_error problem as a malformed body
+        new = Policy.model_validate({**current.model_dump(), **changes})
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)])
+    new.check_calibration(st.engine.calibration)   # 422 calibration_insufficient_data / fmr_out_of_range
+    overrides = {**st.store.load_policy_overrides(), **new.model_dump(include=set(changes))}
+    changed = {k: [getattr(current, k), getattr(new, k)] for k in changes if getattr(current, k) != getattr(new, k)}
     st.store.save_policy_overrides(overrides, changed, actor=p.key_id)
     return new

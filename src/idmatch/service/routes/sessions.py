@@ -29,7 +29,7 @@ def create_session(req: SessionCreate, request: Request, p: Principal = Depends(
 
 @router.get("/sessions/{sid}", response_model=SessionOut, tags=["sessions"], summary="session state and decision")
 def get_session(sid: str, request: Request, p: Principal = Depends(require("clerk", "reviewer"))):
-    return _svc(request).get(sid)
+    return _svc(request).get(sid, p)
 
 
 @router.post("/sessions/{sid}/challenge", response_model=SessionOut, tags=["sessions"],

@@ -1,0 +1,106 @@
+"""Issue 14, finding 7: ``PUT /v1/policy`` accepted values that broke the service (``fmr: 1e-300`` → every
+decision a 500), silently disabled face matching (``advisory_stages: ["match"]``), ignored typos and
+accepted ``max_lines_per_identity: 1e30``. Each is now a 422 problem and the stored policy is unchanged."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from idmatch.decision import Policy
+from idmatch.store.models import AuditEvent
+
+
+def _problem(r, code, status=422):
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == code
+    return r.json()
+
+
+def _put(svc, body):
+    return svc.client.put("/v1/policy", json=body, headers=svc.h("admin"))
+
+
+def _unchanged(svc, before, n_audit):
+    assert svc.client.get("/v1/policy", headers=svc.h("admin")).json() == before
+    assert svc.count(AuditEvent, type="policy_changed") == n_audit
+
+
+@pytest.mark.parametrize("body,code,error_type", [
+    ({"advisory_stages": ["match"]}, "validation_error", "stage_not_advisable"),
+    ({"advisory_stages": ["liveness"]}, "validation_error", "stage_not_advisable"),
+    ({"advisory_stages": ["qualty"]}, "validation_error", "unknown_stage"),
+    ({"max_lines_per_identity": 1e30}, "validation_error", None),
+    ({"max_lines_per_identity": 1001}, "validation_error", "less_than_equal"),
+    ({"max_lines_per_identity": 0}, "validation_error", "greater_than_equal"),
+    ({"max_line_per_identity": 1}, "validation_error", "extra_forbidden"),          # a typo
+    ({"document_outcomes": {"mrz_numbr_mismatch": "fail"}}, "validation_error", "unknown_document_code"),
+    ({"fmr": None}, "validation_error", None),                                       # not nullable
+    ({"fmr": 1e-300}, "calibration_insufficient_data", None),
+    ({"fmr": 0.5}, "fmr_out_of_range", None),
+])
+def test_policy_values_that_break_the_service_are_refused(svc, body, code, error_type):
+    before = svc.client.get("/v1/policy", headers=svc.h("admin")).json()
+    n = svc.count(AuditEvent, type="policy_changed")
+    p = _problem(_put(svc, body), code)
+    if error_type:
+        assert error_type in {e["type"] for e in p["errors"]}, p
+    _unchanged(svc, before, n)
+
+
+def test_unknown_stage_lists_the_known_ones(svc):
+    p = _problem(_put(svc, {"advisory_stages": ["qualty"]}), "validation_error")
+    msg = next(e["msg"] for e in p["errors"] if e["type"] == "unknown_stage")
+    for name in ("quality", "liveness", "match", "document", "lines_per_identity", "duplicate_face"):
+        assert name in msg
+
+
+def test_unresolvable_fmr_names_the_calibrations_range(svc):
+    lo, hi = svc.app.state.engine.calibration.fmr_range
+    p = _problem(_put(svc, {"fmr": lo / 10}), "calibration_insufficient_data")
+    assert p["details"]["lowest_supported_fmr"] == pytest.approx(lo)
+    r = _put(svc, {"fmr": lo})                 # the strictest calibrated point itself is fine
+    assert r.status_code == 200, r.text
+    assert _put(svc, {"fmr": 1e-4}).status_code == 200
+
+
+def test_allowed_advisory_stages_and_bounds_still_work(svc):
+    r = _put(svc, {"advisory_stages": ["quality", "document", "lines_per_identity", "duplicate_face"],
+                   "max_lines_per_identity": 1000})
+    assert r.status_code == 200, r.text
+    assert r.json()["max_lines_per_identity"] == 1000
+    assert _put(svc, {"advisory_stages": ["quality", "duplicate_face"], "max_lines_per_identity": 5}).status_code == 200
+
+
+def test_a_stored_policy_from_before_validation_falls_back_to_safe_defaults(svc, caplog):
+    """A row written before this check (``advisory_stages: ["match"]``, ``fmr: 1e-300``) must not disable
+    matching nor make every decision fail: those fields take their defaults, with an error in the log."""
+    from idmatch.decision import policy as policy_module
+
+    policy_module._LOGGED_BAD.clear()         # logged once per process; the other backend's run may have
+    overrides = svc.store.load_policy_overrides()
+    try:
+        svc.store.save_policy_overrides({**overrides, "advisory_stages": ["match", "quality"], "fmr": 1e-300}, {}, actor="test")
+        with caplog.at_level(logging.ERROR):
+            pol = svc.app.state.sessions.policy()
+        assert "match" not in pol.advisory_stages and pol.fmr == pytest.approx(1e-4)
+        assert "advisory_stages" in caplog.text and "fmr" in caplog.text
+    finally:
+        svc.store.save_policy_overrides(overrides, {}, actor="test")
+
+
+def test_policy_model_refuses_advisory_match_and_liveness():
+    for stage in ("match", "liveness"):
+        with pytest.raises(ValueError):
+            Policy(advisory_stages=[stage])
+    assert Policy(advisory_stages=["duplicate_face", "duplicate_face"]).advisory_stages == ["duplicate_face"]
+
+
+def test_service_refuses_to_start_with_an_unresolvable_fmr_default(request, tmp_path, engine):
+    from idmatch.errors import ConfigError
+
+    from .conftest import make_svc
+
+    with pytest.raises(ConfigError):
+        make_svc("sqlite", request, tmp_path, engine, {}, fmr=1e-300)
