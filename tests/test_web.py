@@ -232,3 +232,33 @@ def test_every_liveness_reason_and_advice_is_worded_in_both_languages():
                 assert m and code not in m.group(1), (prefix, code)
     zh_sentences = re.findall(r'^\s+"(?:ch|tip|retry|live\.outage)\.[\w.]+": "([^"]+)"', zh, re.M)
     assert zh_sentences and all(re.search(r"[\u4e00-\u9fff]", s) for s in zh_sentences)
+
+
+def _dict_blocks():
+    text = (STATIC_DIR / "js" / "i18n.js").read_text()
+    start_zh = text.index('  "zh-CN": {')
+    return text[:start_zh], text[start_zh:]
+
+
+def test_no_raw_codes_for_document_types_event_types_and_roles():
+    """The pages show document types, audit event types and roles in words in both languages: every value
+    the service can produce has an entry, and the Chinese ones are Chinese."""
+    from pathlib import Path
+
+    src = Path(STATIC_DIR).parents[1]           # src/idmatch
+    events = set()
+    for f in src.rglob("*.py"):
+        events |= set(re.findall(r'\.audit\(\s*\w+,\s*"(\w+)"', f.read_text()))
+    assert {"session_created", "decision", "review_decided", "review_images_viewed", "subject_erased"} <= events
+    doc_types = set(re.findall(r'<option value="(\w+)"', (STATIC_DIR / "terminal.html").read_text()))
+    assert "resident_id" in doc_types
+    en, zh = _dict_blocks()
+    for block, chinese in ((en, False), (zh, True)):
+        for key in [f"event.{e}" for e in events] + [f"doctype.{d}" for d in doc_types | {"other"}] + \
+                   [f"role.{r}" for r in ("clerk", "reviewer", "auditor", "admin")]:
+            m = re.search(rf'^\s+"{re.escape(key)}": "([^"]+)",?$', block, re.M)
+            assert m, key
+            code = key.split(".", 1)[1]
+            assert (chinese or "_" in code) is False or code not in m.group(1), key   # "clerk" is English too
+            if chinese:
+                assert re.search(r"[\u4e00-\u9fff]", m.group(1)), key
