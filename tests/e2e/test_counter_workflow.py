@@ -38,6 +38,18 @@ def doc_shots(page, name: str, *, full_page: bool = True) -> None:
     page.set_viewport_size(before)
 
 
+def assert_fits(page, width: int) -> None:
+    """At ``width`` px nothing makes the page itself scroll sideways (wide tables scroll in their own box)."""
+    before = page.viewport_size
+    page.set_viewport_size({"width": width, "height": 768})
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')].filter(e => e.offsetParent !== null
+        && e.getBoundingClientRect().right > window.innerWidth + 1)
+        .slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
+    sw = page.evaluate("document.documentElement.scrollWidth")
+    page.set_viewport_size(before)
+    assert sw <= width, (sw, wide)
+
+
 def _resident_number(k: int) -> str:
     from stdnum.cn import ric
 
@@ -83,17 +95,18 @@ def test_admin_key_opens_the_terminal_and_the_review_desk(live_server, launch, s
     # the review desk the same way, in Chinese: roles in words, not codes
     page.goto(live_server.url + "/web/review.html")
     page.get_by_role("button", name="Switch language to Chinese").click()
-    page.get_by_label("API 密钥").fill(live_server.keys["admin"])
+    page.get_by_label("登录密钥").fill(live_server.keys["admin"])
     page.get_by_role("button", name="登录").click()
     make = page.get_by_role("button", name="创建复核员密钥并登录")
     expect(make).to_be_focused()
+    doc_shots(page, "admin-sign-in")
     expect(page.locator("#admin-panel")).not_to_contain_text("reviewer")
     make.click()
     expect(page.get_by_role("heading", name="待复核会话")).to_be_visible()
     # a clerk key on the review desk is still refused, by the role's name in words
     page.get_by_role("button", name="退出登录").click()
     page.get_by_role("button", name="Switch language to Chinese").click()     # the test's init script says English again
-    page.get_by_label("API 密钥").fill(live_server.keys["clerk"])
+    page.get_by_label("登录密钥").fill(live_server.keys["clerk"])
     page.get_by_role("button", name="登录").click()
     expect(page.get_by_role("alert")).to_contain_text("该密钥没有“复核员”角色")
     assert not errors
@@ -231,6 +244,8 @@ def test_duplicate_face_decided_on_the_desk_then_looked_up_by_the_clerk(live_ser
     expect(dup.locator('[data-side="other"]')).to_contain_text("approved, Resident identity card")
     for im in dup.locator("img").all():
         assert im.evaluate("i => i.complete && i.naturalWidth > 0"), "an image did not load"
+    for w in (1024, 1366):
+        assert_fits(desk, w)
     doc_shots(desk, "review-duplicate")
     # a picture enlarges, and Escape brings the focus back to it
     thumb = dup.locator('[data-side="other"] img').first
@@ -290,3 +305,37 @@ def test_duplicate_face_decided_on_the_desk_then_looked_up_by_the_clerk(live_ser
     expect(desk.get_by_role("heading", name="待复核会话")).to_be_visible()
     doc_shots(desk, "review-queue")
     assert UUID.match(first) and not errors
+
+
+def doc_shots_both(page, name: str) -> None:
+    """doc_shots in English and in Chinese (the page's language switch), back to English after."""
+    for lang in ("en", "zh-CN"):
+        if page.evaluate("document.documentElement.lang") != lang:
+            page.locator("#lang").click()
+        doc_shots(page, name)
+    if page.evaluate("document.documentElement.lang") != "en":
+        page.locator("#lang").click()
+
+
+@pytest.mark.skipif(not DOC_SHOTS, reason="set IDMATCH_E2E_DOC_SHOTS=1 to redo docs/img")
+def test_doc_screenshots_of_the_counter_screens(live_server, camera_browser, media):
+    """docs/img/web-terminal-{applicant,portrait,guidance,result}-{en,zh}-{1024,1366}.png: each step of one
+    registration of the holder (approved), in both languages and both widths."""
+    from .test_terminal_flow import HOLDER_NUMBER, applicant, begin_with_clip, decide, portrait, sign_in, wait_guidance
+
+    page = new_page(camera_browser)
+    sign_in(page, live_server)
+    page.get_by_label("Document number").fill(HOLDER_NUMBER)
+    page.get_by_role("checkbox", name=re.compile("agrees to the face check")).check()
+    doc_shots_both(page, "terminal-applicant")
+    applicant(page, number=HOLDER_NUMBER)
+    page.get_by_label("Chip photo file").set_input_files(str(media["portrait"]))
+    expect(page.locator("#portrait-img")).to_be_visible()
+    doc_shots_both(page, "terminal-portrait")
+    page.get_by_role("button", name="Use this portrait").click()
+    wait_guidance(page)
+    doc_shots_both(page, "terminal-guidance")
+    begin_with_clip(page)
+    assert decide(page, []) == "approved"
+    expect(page.locator("#face-id")).to_have_attribute("data-cut", "yes")
+    doc_shots_both(page, "terminal-result")

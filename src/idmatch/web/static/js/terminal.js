@@ -11,7 +11,7 @@ import { Api, ApiFailure, $, el, busy, showError, clearError, setupLogin, newIde
 import { CameraError, startCamera, stopCamera, grabFrame, captureLoop, sleep } from "./camera.js";
 import { renderReasons, challengeSentence, challengeTip, reasonText, mergeReasons } from "./reasons.js";
 
-const CONSENT_VERSION = "idmatch-web-consent-1";
+const CONSENT_VERSION = "idmatch-web-consent-2";   // 2: pictures kept, encrypted, for a manual review
 const GUIDANCE_EVERY_MS = 1000;     // before the capture: one frame a second for coarse guidance
 const CAPTURE_FPS = 10;             // the capture the server judges: continuous, 10 frames a second
 const FRAME_SIDE = 480, FRAME_QUALITY = 0.85;   // small frames: a capture is at most ~150 of them
