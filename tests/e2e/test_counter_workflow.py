@@ -34,8 +34,21 @@ def doc_shots(page, name: str, *, full_page: bool = True) -> None:
     for w in (1024, 1366):
         page.set_viewport_size({"width": w, "height": 768})
         page.wait_for_timeout(150)
-        page.screenshot(path=DOC_IMG / f"web-{name}-{lang}-{w}.png", full_page=full_page)
+        path = DOC_IMG / f"web-{name}-{lang}-{w}.png"
+        page.screenshot(path=path, full_page=full_page)
+        _shrink(path)
     page.set_viewport_size(before)
+
+
+def _shrink(path) -> None:
+    """256-colour PNG: a third of the size, still sharp text (the repository keeps ~30 of these)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
 
 
 def assert_fits(page, width: int) -> None:
