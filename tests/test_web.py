@@ -88,12 +88,13 @@ def test_frame_check_gives_coarse_guidance_only_and_needs_a_clerk(web, shared_da
     assert r.status_code in (400, 422) and r.json()["code"] == "bad_image"
 
 
-def _review_session(web, shared_data, retain: bool) -> str:
+def _review_session(web, shared_data, retain: bool, margin: float = 1.0, expect: str = "review") -> str:
     admin = web.h("admin")
     before = web.get("/v1/policy", headers=admin).json()
-    assert web.put("/v1/policy", json={"review_margin": 1.0, "retain_images": retain}, headers=admin).status_code == 200
+    assert web.put("/v1/policy", json={"review_margin": margin, "retain_images": retain}, headers=admin).status_code == 200
     try:
-        body = {"document": {"type": "passport", "number": f"WEB-{retain}"}, "liveness_mode": "passive",
+        body = {"document": {"type": "passport", "number": f"WEB-{retain}"[:9] + ("" if expect == "review" else "X")},
+                "liveness_mode": "passive",
                 "consent": {"text_version": "t", "given_at": "2026-01-01T10:00:00Z", "channel": "store"}}
         s = web.post("/v1/sessions", json=body, headers=web.h("clerk")).json()
         r = web.put(f"/v1/sessions/{s['id']}/portrait", headers=web.h("clerk"),
@@ -101,32 +102,97 @@ def _review_session(web, shared_data, retain: bool) -> str:
         assert r.status_code == 200, r.text
         r = web.post(f"/v1/sessions/{s['id']}/live", headers=web.h("clerk"), data={"nonce": s["challenge"]["nonce"]},
                      files=[("frames", ("l.jpg", (shared_data / FACE_2).read_bytes(), "image/jpeg"))])
-        assert r.status_code == 200 and r.json()["status"] == "review", r.text
+        assert r.status_code == 200 and r.json()["status"] == expect, r.text
         return s["id"]
     finally:
         web.put("/v1/policy", json={k: before[k] for k in ("review_margin", "retain_images")}, headers=admin)
 
 
-def test_review_images_only_when_retained_only_in_review_and_audited(web, shared_data):
+def _images_stored(web, sid: str) -> list[tuple[str, int]]:
+    from sqlalchemy import select
+
+    from idmatch.store.models import StoredImage
+
+    store = web.app.state.store
+    with store.session() as db:
+        return sorted((r.kind, r.frame) for r in db.execute(select(StoredImage).where(StoredImage.session_id == sid)).scalars())
+
+
+def test_review_images_kept_for_the_review_then_deleted_and_audited(web, shared_data):
     kept = _review_session(web, shared_data, retain=True)
-    not_kept = _review_session(web, shared_data, retain=False)
+    held = _review_session(web, shared_data, retain=False)     # general retention off: kept for the review only
+    rejected = _review_session(web, shared_data, retain=False, margin=0.0, expect="rejected")
+    assert _images_stored(web, rejected) == []                  # not review-bound: the portrait held since upload is gone
+    assert _images_stored(web, held) == [("live", 0), ("portrait", 0)]
     assert web.get(f"/v1/review/{kept}/images", headers=web.h("clerk")).status_code == 403
-    r = web.get(f"/v1/review/{kept}/images", headers=web.h("reviewer"))
-    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
-    imgs = r.json()["images"]
-    assert [(i["kind"], i["frame"]) for i in imgs] == [("portrait", 0), ("live", 0)]
-    assert all(i["data_url"].startswith("data:image/jpeg;base64,/9j/") for i in imgs)
-    r = web.get(f"/v1/review/{not_kept}/images", headers=web.h("reviewer"))
-    assert r.status_code == 200 and r.json() == {"session_id": not_kept, "retained": False, "images": []}
+    for sid in (kept, held):
+        r = web.get(f"/v1/review/{sid}/images", headers=web.h("reviewer"))
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+        imgs = r.json()["images"]
+        assert [(i["kind"], i["frame"]) for i in imgs] == [("portrait", 0), ("live", 0)]
+        assert all(i["data_url"].startswith("data:image/jpeg;base64,/9j/") for i in imgs)
+        assert r.json()["matched"] == []
     events = web.get(f"/v1/audit/events?session_id={kept}", headers=web.h("auditor")).json()
     viewed = [e for e in events if e["type"] == "review_images_viewed"]
     assert len(viewed) == 1 and viewed[0]["payload"] == {"count": 2, "kinds": ["live", "portrait"]}
-    # once decided, the images are no longer served to the review desk
-    assert web.post(f"/v1/review/{kept}", json={"outcome": "rejected", "reason": "different person"},
-                    headers=web.h("reviewer")).status_code == 200
-    r = web.get(f"/v1/review/{kept}/images", headers=web.h("reviewer"))
-    assert r.status_code == 409 and r.json()["code"] == "not_in_review"
+    events = web.get(f"/v1/audit/events?session_id={held}", headers=web.h("auditor")).json()
+    assert [e["payload"].get("images_kept_for_review") for e in events if e["type"] == "decision"] == [2]
+    # once decided, nothing is served to the desk; without general retention the images go with the review,
+    # with it (the policy at the time of the review) they stay to their own expiry
+    admin = web.h("admin")
+    for sid, retain in ((kept, True), (held, False)):
+        assert web.put("/v1/policy", json={"retain_images": retain}, headers=admin).status_code == 200
+        assert web.post(f"/v1/review/{sid}", json={"outcome": "rejected", "reason": "different person"},
+                        headers=web.h("reviewer")).status_code == 200
+        r = web.get(f"/v1/review/{sid}/images", headers=web.h("reviewer"))
+        assert r.status_code == 409 and r.json()["code"] == "not_in_review"
+    assert _images_stored(web, held) == []
+    assert _images_stored(web, kept) == [("live", 0), ("portrait", 0)]
+    events = web.get(f"/v1/audit/events?session_id={held}", headers=web.h("auditor")).json()
+    assert [e["payload"].get("images_deleted") for e in events if e["type"] == "review_decided"] == [2]
     assert web.get("/v1/review/00000000-0000-0000-0000-000000000000/images", headers=web.h("reviewer")).status_code == 404
+
+
+def test_duplicate_face_case_shows_the_registration_it_matched(web, shared_data):
+    """One face under two documents: the second registration goes to review, and the desk gets both faces
+    (the first registration's from its retention) with the score; the portrait answer says where the face was."""
+    admin = web.h("admin")
+    before = web.get("/v1/policy", headers=admin).json()
+    fields = ("retain_images", "advisory_stages")
+    assert web.put("/v1/policy", json={"retain_images": True, "advisory_stages": ["quality", "liveness"]},
+                   headers=admin).status_code == 200
+    try:
+        ids = []
+        for n in (1, 2):
+            body = {"document": {"type": "passport", "number": f"DUP{n:04d}"}, "liveness_mode": "passive",
+                    "consent": {"text_version": "t", "given_at": "2026-01-01T10:00:00Z", "channel": "store"}}
+            s = web.post("/v1/sessions", json=body, headers=web.h("clerk")).json()
+            r = web.put(f"/v1/sessions/{s['id']}/portrait", headers=web.h("clerk"),
+                        files={"image": ("p.jpg", (shared_data / FACE).read_bytes(), "image/jpeg")})
+            assert r.status_code == 200, r.text
+            pf = r.json()["portrait_face"]
+            (x, y, w, h), (iw, ih) = pf["box"], pf["image_size"]
+            assert (iw, ih) == (250, 250) and 0 <= x < x + w <= iw + 5 and 0 <= y < y + h <= ih + 5 and w > 40
+            r = web.post(f"/v1/sessions/{s['id']}/live", headers=web.h("clerk"), data={"nonce": s["challenge"]["nonce"]},
+                         files=[("frames", ("l.jpg", (shared_data / FACE_2).read_bytes(), "image/jpeg"))])
+            assert r.status_code == 200, r.text
+            ids.append((s["id"], r.json()["status"]))
+    finally:
+        web.put("/v1/policy", json={k: before[k] for k in fields}, headers=admin)
+    (first, st1), (second, st2) = ids
+    assert (st1, st2) == ("approved", "review")
+    r = web.get(f"/v1/review/{second}/images", headers=web.h("reviewer")).json()
+    assert [i["kind"] for i in r["images"]][:1] == ["portrait"]
+    (m,) = r["matched"]
+    assert m["session_id"] == first and m["status"] == "approved" and m["document_type"] == "passport"
+    assert m["score"] >= m["threshold"] > 0
+    assert [(i["kind"], i["frame"]) for i in m["images"]] == [("portrait", 0), ("live", 0)]
+    events = web.get(f"/v1/audit/events?session_id={second}", headers=web.h("auditor")).json()
+    (viewed,) = [e for e in events if e["type"] == "review_images_viewed"]
+    assert viewed["payload"]["matched_sessions"] == [first] and viewed["payload"]["matched_count"] == 2
+    assert web.post(f"/v1/review/{second}", json={"outcome": "rejected", "reason": "same face, other identity"},
+                    headers=web.h("reviewer")).status_code == 200
+    assert web.post("/v1/erasures", json={"session_id": first}, headers=admin).status_code == 200
 
 
 def test_both_languages_have_every_string():
@@ -166,3 +232,33 @@ def test_every_liveness_reason_and_advice_is_worded_in_both_languages():
                 assert m and code not in m.group(1), (prefix, code)
     zh_sentences = re.findall(r'^\s+"(?:ch|tip|retry|live\.outage)\.[\w.]+": "([^"]+)"', zh, re.M)
     assert zh_sentences and all(re.search(r"[\u4e00-\u9fff]", s) for s in zh_sentences)
+
+
+def _dict_blocks():
+    text = (STATIC_DIR / "js" / "i18n.js").read_text()
+    start_zh = text.index('  "zh-CN": {')
+    return text[:start_zh], text[start_zh:]
+
+
+def test_no_raw_codes_for_document_types_event_types_and_roles():
+    """The pages show document types, audit event types and roles in words in both languages: every value
+    the service can produce has an entry, and the Chinese ones are Chinese."""
+    from pathlib import Path
+
+    src = Path(STATIC_DIR).parents[1]           # src/idmatch
+    events = set()
+    for f in src.rglob("*.py"):
+        events |= set(re.findall(r'\.audit\(\s*\w+,\s*"(\w+)"', f.read_text()))
+    assert {"session_created", "decision", "review_decided", "review_images_viewed", "subject_erased"} <= events
+    doc_types = set(re.findall(r'<option value="(\w+)"', (STATIC_DIR / "terminal.html").read_text()))
+    assert "resident_id" in doc_types
+    en, zh = _dict_blocks()
+    for block, chinese in ((en, False), (zh, True)):
+        for key in [f"event.{e}" for e in events] + [f"doctype.{d}" for d in doc_types | {"other"}] + \
+                   [f"role.{r}" for r in ("clerk", "reviewer", "auditor", "admin")]:
+            m = re.search(rf'^\s+"{re.escape(key)}": "([^"]+)",?$', block, re.M)
+            assert m, key
+            code = key.split(".", 1)[1]
+            assert (chinese or "_" in code) is False or code not in m.group(1), key   # "clerk" is English too
+            if chinese:
+                assert re.search(r"[\u4e00-\u9fff]", m.group(1)), key

@@ -59,7 +59,7 @@ def test_terminal_keyboard_only_and_consent_required(live_server, launch, screen
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + "/web/terminal.html")
     expect(page.get_by_role("heading", level=1)).to_have_text("营业厅终端 — 手机卡实名登记")
-    page.get_by_label("API 密钥").fill(live_server.keys["clerk"])
+    page.get_by_label("登录密钥").fill(live_server.keys["clerk"])
     page.keyboard.press("Enter")
     heading = page.get_by_role("heading", name="申请人信息与同意")
     expect(heading).to_be_focused()

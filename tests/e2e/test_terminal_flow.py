@@ -316,6 +316,16 @@ def test_holder_is_approved(live_server, camera_browser, media, screenshots):
     assert status == "approved", f"expected approved, got {status} {codes} (retries: {retried})\n{explain(page, answers)}"
     assert "face_match" in codes and "challenge_passed" in codes, codes
     expect(page.locator("#decision")).to_have_text("Approved")
+    # the result screen: the face the server cut from the ID portrait beside a frontal frame of the capture,
+    # both from the page's memory (no image is fetched back), and labelled scores
+    expect(page.locator("#face-id")).to_have_attribute("data-cut", "yes")
+    expect(page.get_by_role("img", name="Face cut from the document photo")).to_be_visible()
+    expect(page.get_by_role("img", name="Live capture")).to_be_visible()
+    for sel in ("#face-id-img", "#face-live-img"):
+        assert page.locator(sel).evaluate("i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0"), sel
+    expect(page.locator('#reasons li[data-code="face_match"] .reason-fig')).to_have_text(
+        re.compile(r"^Similarity -?\d\.\d{3} \(threshold \d\.\d{3}\)$"))
+    expect(page.locator("#session-ref")).to_have_text(session["id"])
     seen = page.evaluate("window.__seen")      # one prompt at a time, in the challenge's order, progress counting up
     assert [p for p in seen["prompts"] if p in PROMPTS.values()][:len(ch["actions"])] == [PROMPTS[a] for a in ch["actions"]], seen
     n = len(ch["actions"]) + 1
@@ -332,6 +342,9 @@ def test_holder_is_approved(live_server, camera_browser, media, screenshots):
     page.get_by_role("button", name="Switch language to Chinese").click()
     expect(page.locator("#decision")).to_have_text("通过")
     expect(page.locator('#reasons li[data-code="face_match"]')).to_contain_text("现场人脸与证件照一致")
+    expect(page.locator('#reasons li[data-code="face_match"] .reason-fig')).to_have_text(
+        re.compile(r"^相似度 -?\d\.\d{3}（阈值 \d\.\d{3}）$"))
+    expect(page.get_by_role("img", name="从证件照片中截取的人脸")).to_be_visible()
     page.screenshot(path=screenshots / "terminal-5-decision-zh.png", full_page=True)
     assert not errors
 

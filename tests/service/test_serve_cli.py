@@ -63,3 +63,49 @@ def test_pre_existing_loose_data_dir_is_tightened(tmp_path):
         if (data / name).exists():
             assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
     store.close()
+
+
+def test_start_prints_the_pages_and_which_key_opens_which(tmp_path, fake_uvicorn, capsys):
+    """First run leads somewhere: the terminal's address, the role each page needs, the exact key commands,
+    and where the admin key is (never the secret itself). A later start prints the pages but no key file."""
+    data = tmp_path / "data"
+    assert main(["serve", "--data-dir", str(data), "--port", "8123"]) == 0
+    out = capsys.readouterr().out
+    secret = (data / "first-admin-key").read_text().strip()
+    assert "http://127.0.0.1:8123/web/" in out and "http://127.0.0.1:8123/web/terminal.html" in out
+    assert "terminal.html   needs a clerk key" in out and "review.html     needs a reviewer key" in out
+    assert "audit.html      needs an auditor key" in out
+    assert 'keys create --role clerk --label "store 1, counter 1"' in out
+    assert f"cat {data / 'first-admin-key'}" in out and secret not in out
+    assert main(["serve", "--data-dir", str(data), "--port", "8123"]) == 0
+    again = capsys.readouterr().out
+    assert "http://127.0.0.1:8123/web/terminal.html" in again and "first-admin-key" not in again
+
+
+def test_make_run_skips_pip_while_the_dependency_files_are_unchanged(tmp_path):
+    """`make run` reinstalls only when pyproject.toml or constraints.txt is newer than the last install."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if not shutil.which("make"):
+        pytest.skip("make not installed")
+    repo = Path(__file__).resolve().parents[2]
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
+    stamp = venv / ".idmatch-installed-service"
+
+    def plan() -> str:
+        return subprocess.run(["make", "-n", "run", f"VENV={venv}"], cwd=repo, capture_output=True, text=True,
+                              check=True).stdout
+
+    assert "pip install" in plan()                                   # never installed
+    stamp.touch()
+    newest = max((repo / f).stat().st_mtime for f in ("pyproject.toml", "constraints.txt"))
+    os.utime(stamp, (newest + 10, newest + 10))
+    p = plan()
+    assert "pip install" not in p and f"{venv}/bin/idmatch serve" in p   # nothing changed: straight to serve
+    os.utime(stamp, (newest - 10, newest - 10))
+    assert "pip install" in plan()                                   # a dependency file changed since

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from ._service_common import add_store_args, settings_from
@@ -35,10 +36,12 @@ def run(args) -> int:
     check_workers(settings, workers)
     store, admin = bootstrap(settings)  # migrations run once here, before workers start
     store.close()
+    admin_file = None
     if admin is not None:
-        path = write_admin_secret(settings.ensure_data_dir(), admin.secret)
+        admin_file = write_admin_secret(settings.ensure_data_dir(), admin.secret)
         log.warning("First run: created an admin API key (%s). Its secret is in %s (mode 0600), not in this log: "
-                    "read it, store it somewhere safe, then delete the file.", admin.id, path)
+                    "read it, store it somewhere safe, then delete the file.", admin.id, admin_file)
+    print(startup_banner(host, port, admin_file), flush=True)
     # Export the resolved settings so every worker process builds the same app.
     os.environ["IDMATCH_DATA_DIR"] = str(settings.data_dir)
     if settings.database_url:
@@ -57,6 +60,33 @@ def run(args) -> int:
                 timeout_worker_healthcheck=settings.worker_healthcheck_s, http=guarded_h11_protocol(),
                 h11_max_incomplete_event_size=16 * 1024)
     return 0
+
+
+PAGES = (("Store terminal", "terminal.html", "clerk"), ("Review desk", "review.html", "reviewer"),
+         ("Audit", "audit.html", "auditor"))
+
+
+def startup_banner(host: str, port: int, admin_file: Path | None = None) -> str:
+    """Where to go next, on stdout (no secret in it): the pages' addresses, which key opens which page,
+    and the exact commands that make the keys. Printed at every start, the key-file lines on the first."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}"
+    lines = ["", f"idmatch is starting on {base}", f"  Pages:     {base}/web/", f"  API docs:  {base}/docs", ""]
+    lines += [f"  {name + ':':<16}{base}/web/{page:<15} needs {'an' if role[0] in 'aeiou' else 'a'} {role} key "
+              "(or the admin key, which makes one)"
+              for name, page, role in PAGES]
+    lines += ["", "  Keys (each secret is shown once; run these in another terminal):"]
+    prog = sys.argv[0] if Path(sys.argv[0]).name == "idmatch" else "idmatch"
+    lines += [f"    {prog} keys create --role {role} --label \"{label}\""
+              for role, label in (("clerk", "store 1, counter 1"), ("reviewer", "back office"), ("auditor", "compliance"))]
+    if admin_file is not None:
+        lines += ["", f"  First run: the admin key is in {admin_file} (mode 0600):",
+                  f"    cat {admin_file}",
+                  "  Sign in with it on any page: the page offers to create a key of its own role (a clerk key on",
+                  "  the terminal) and uses that. Keep the admin key somewhere safe, then delete the file."]
+    if host in ("0.0.0.0", "::"):
+        lines += ["", "  Other machines need https:// (a TLS proxy in front) for the camera to work."]
+    return "\n".join(lines) + "\n"
 
 
 def check_workers(settings, workers: int) -> None:

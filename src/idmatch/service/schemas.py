@@ -99,6 +99,12 @@ class ReviewOut(BaseModel):
     reviewed_at: str | None
 
 
+class PortraitFaceOut(BaseModel):
+    box: list[float] = Field(..., description="x, y, width, height of the face found, in the pixels of `image_size`")
+    image_size: list[int] = Field(..., description="width, height of the image the box refers to (upright, as analysed)")
+    rotation: int = Field(0, description="degrees the upload was turned clockwise to find the face")
+
+
 class SessionOut(BaseModel):
     id: str
     status: str
@@ -112,6 +118,9 @@ class SessionOut(BaseModel):
     reasons: list[ReasonOut] = []
     decided_at: str | None = None
     review: ReviewOut | None = None
+    portrait_face: PortraitFaceOut | None = Field(
+        None, description="only in the answer to the portrait upload that was analysed: where the face was found, so "
+                          "the terminal can show the clerk which face was cut from a document photo (not stored)")
 
 
 class ReviewIn(InputModel):

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 DECIDED = ("approved", "rejected", "review")
 MAX_REISSUES = 10
+REVIEW_FRAMES = 4         # live frames kept for a manual review when general image retention is off
+REVIEW_IMAGE_DAYS = 30    # ... and at most this long: a review left undecided loses its images at the next purge
 OPEN = ("awaiting_portrait", "awaiting_live")
 
 
@@ -168,9 +170,10 @@ class SessionService:
     def _decrypt_template(self, t: Template) -> np.ndarray:
         return np.frombuffer(self.store.unseal(t), dtype=np.float32)
 
-    def _encrypt_image(self, sid: str, kind: str, frame: int, data: bytes, policy: Policy) -> StoredImage:
+    def _encrypt_image(self, sid: str, kind: str, frame: int, data: bytes, policy: Policy,
+                       expires_at: dt.datetime | None = None) -> StoredImage:
         return self.store.seal(StoredImage(session_id=sid, kind=kind, frame=frame,
-                                           expires_at=utcnow() + dt.timedelta(days=policy.image_retention_days)), data)
+                                           expires_at=expires_at or utcnow() + dt.timedelta(days=policy.image_retention_days)), data)
 
     def to_out(self, s: RegSession, now: dt.datetime | None = None, viewer: Principal | None = None) -> dict:
         """The session as a client sees it. Unless ``viewer`` sees every session (a reviewer), the
@@ -324,14 +327,19 @@ class SessionService:
             db.execute(delete(Template).where(Template.session_id == sid, Template.kind == "portrait"))
             db.execute(delete(StoredImage).where(StoredImage.session_id == sid, StoredImage.kind == "portrait"))
             db.add(self._encrypt_template(sid, "portrait", 0, analysis.template))
-            if policy.retain_images:
-                db.add(self._encrypt_image(sid, "portrait", 0, data, policy))
+            # Without general retention the portrait is still held, encrypted, until the decision (at most the
+            # session's life): a session sent to manual review keeps it for the reviewer (see attach_live).
+            db.add(self._encrypt_image(sid, "portrait", 0, data, policy,
+                                       None if policy.retain_images else s.expires_at))
             kept = [r for r in (s.reasons or []) if r.get("stage") == "document"]   # from service.documents
             s.status, s.portrait_digest, s.reasons = "awaiting_live", digest, kept + [r.to_dict() for r in reasons]
             self.store.audit(db, "portrait_attached", actor=p.key_id, session_id=sid, payload={
                 "replaced": replaced, "faces_found": analysis.selection.count, "detection_pass": analysis.selection.detection_pass,
                 "image_retained": policy.retain_images, "stage_codes": [r.code for r in reasons]})
             out = self.to_out(s, viewer=p)
+        h, w = analysis.image.shape[:2]
+        out["portrait_face"] = {"box": [round(float(v), 1) for v in analysis.face.box], "image_size": [int(w), int(h)],
+                                "rotation": int(analysis.rotation)}
         return out
 
     # -- live capture and decision ----------------------------------------------------------------
@@ -403,9 +411,7 @@ class SessionService:
             match = next((r for r in reasons if r.stage == "match"), None)
             for i, a in enumerate(live):
                 db.add(self._encrypt_template(sid, "live", i, a.template))
-            if policy.retain_images:
-                for i, data in enumerate(frames):
-                    db.add(self._encrypt_image(sid, "live", i, data, policy))
+            kept_for_review = self._keep_images(db, sid, frames, decision, policy)
             s.status = s.decision = decision
             s.challenge = ch
             s.reasons = [r.to_dict() for r in reasons]
@@ -420,7 +426,8 @@ class SessionService:
             self.decision_policy.on_decided(db, ctx, decision)   # e.g. an approval activates a line, enrols the face
             self.store.audit(db, "decision", actor=p.key_id, session_id=sid, payload={
                 "decision": decision, "frame_count": len(frames), "codes": [r.code for r in reasons if r.outcome in ("fail", "review")],
-                "policy": {"fmr": policy.fmr, "review_margin": policy.review_margin}})
+                "policy": {"fmr": policy.fmr, "review_margin": policy.review_margin},
+                **({"images_kept_for_review": kept_for_review} if kept_for_review else {})})
             out = self.to_out(s, viewer=p)
             try:
                 self.idem_put(db, p, idem_key, idem_digest, 200, out)
@@ -519,6 +526,28 @@ class SessionService:
             return [{"id": s.id, "document_type": s.doc_type, "created_at": iso(s.created_at),
                      "decided_at": iso(s.decided_at), "reasons": list(s.reasons or [])} for s in rows]
 
+    def _keep_images(self, db, sid: str, frames: list[bytes], decision: str, policy: Policy) -> int:
+        """Images at the decision. General retention on: every frame, for ``image_retention_days``. Off: a
+        session sent to manual review keeps its portrait and a few frames, encrypted, until the review is
+        decided (at most ``REVIEW_IMAGE_DAYS``) -- a reviewer cannot judge a face without seeing it; any
+        other decision deletes the portrait held since the upload. Returns how many images were kept for review."""
+        if policy.retain_images:
+            for i, data in enumerate(frames):
+                db.add(self._encrypt_image(sid, "live", i, data, policy))
+            return 0
+        if decision != "review":
+            db.execute(delete(StoredImage).where(StoredImage.session_id == sid))
+            return 0
+        until = utcnow() + dt.timedelta(days=REVIEW_IMAGE_DAYS)
+        n = len(frames)
+        picks = sorted({round(k * (n - 1) / (REVIEW_FRAMES - 1)) for k in range(REVIEW_FRAMES)}) if n > REVIEW_FRAMES else range(n)
+        for i in picks:
+            db.add(self._encrypt_image(sid, "live", i, frames[i], policy, until))
+        held = db.execute(select(StoredImage).where(StoredImage.session_id == sid, StoredImage.kind == "portrait")).scalars().all()
+        for row in held:
+            row.expires_at = until
+        return len(picks) + len(held)
+
     def review(self, sid: str, outcome: str, reason: str, p: Principal) -> dict:
         policy = self.policy()  # read before the write transaction (SQLite: one writer at a time)
         with self.store.session() as db, db.begin():
@@ -530,9 +559,14 @@ class SessionService:
                 # a reviewer's approval is an approval: the stages' decision hooks run as for one decided
                 # by policy (a line is activated, the face joins the duplicate-search gallery), in this same transaction
                 self.decision_policy.on_decided(db, self._context_from_stored(db, s, policy), "approved")
+            # images kept only for the review go with it; images retained by the general policy stay to their expiry
+            deleted = 0
+            if not policy.retain_images:
+                deleted = db.execute(delete(StoredImage).where(StoredImage.session_id == sid)).rowcount or 0
             # The free-text reason stays in the session row; the chain binds it by a keyed digest only.
             self.store.audit(db, "review_decided", actor=p.key_id, session_id=sid,
-                             payload={"outcome": outcome, "reason_digest": self.store.crypto.digest(reason.encode())})
+                             payload={"outcome": outcome, "reason_digest": self.store.crypto.digest(reason.encode()),
+                                      **({"images_deleted": deleted} if deleted else {})})
             out = self.to_out(s, viewer=p)
         metrics.DECISIONS.labels(outcome, "review").inc()
         return out

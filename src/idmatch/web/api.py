@@ -7,7 +7,9 @@ server judges the capture itself, and the prompts follow the server's schedule, 
 endpoint). It stores nothing, audits nothing and decides nothing. Detection only (no embedding),
 so a call costs a few tens of milliseconds.
 
-``GET /v1/review/{sid}/images`` (reviewer): the retained images of a session in review, audited.
+``GET /v1/review/{sid}/images`` (reviewer): the images of a session in review, audited -- its own (kept
+for the review even when general retention is off; ``service/sessions.py`` ``_keep_images``) and, for a
+duplicate-face case, those of the registrations it matched, where their retention kept any.
 """
 from __future__ import annotations
 
@@ -80,13 +82,17 @@ def _quality(engine, img) -> dict | None:
     return {"passed": bool(r.passed), "codes": list(r.codes), "overall": round(float(r.overall), 1)}
 
 
-@router.get("/review/{sid}/images", summary="the images kept for a session in review (only while the retention policy keeps them); audited")
+@router.get("/review/{sid}/images", summary="the images of a session in review, and of the registrations a duplicate-face "
+            "case matched (where kept); audited")
 def review_images(sid: str, request: Request, p: Principal = Depends(require("reviewer"))) -> dict:
-    """Decrypt the retained portrait and live frames of one session *in review* for the reviewer.
+    """Decrypt the portrait and live frames of one session *in review* for the reviewer.
 
-    Nothing is returned for decided sessions or when no image was retained (the default policy keeps
-    none). Images are re-encoded as JPEG (no metadata) and sent as data URLs with ``no-store``; each
-    viewing is an ``review_images_viewed`` audit event (counts only).
+    A session sent to review keeps them (encrypted) until the review is decided, even with general
+    retention off. For a ``duplicate_face`` reason, ``matched`` lists each registration the face matched
+    with its score and whatever images of it are still kept (none once its own retention is over: the
+    desk says so). Nothing is returned for decided sessions. Images are re-encoded as JPEG (no metadata)
+    and sent as data URLs with ``no-store``; each viewing is an ``review_images_viewed`` audit event
+    (counts and the matched session ids only).
     """
     import base64
 
@@ -105,19 +111,38 @@ def review_images(sid: str, request: Request, p: Principal = Depends(require("re
             raise ApiError(404, "session_not_found", f"no session {sid}")
         if s.status != "review":
             raise ApiError(409, "not_in_review", f"session is {s.status}, not awaiting review")
-        rows = db.execute(select(StoredImage).where(StoredImage.session_id == sid, StoredImage.expires_at > utcnow())
-                          .order_by(StoredImage.kind.desc(), StoredImage.frame)).scalars().all()
-        images = []
-        for r in rows:
-            plain = store.crypto.decrypt(r.key_id, r.blob, blob_aad(sid, "image", r.kind, r.frame))
-            ok, jpg = cv2.imencode(".jpg", st.engine.decode(plain), [cv2.IMWRITE_JPEG_QUALITY, 90])
-            if ok:
-                images.append({"kind": r.kind, "frame": r.frame,
-                               "data_url": "data:image/jpeg;base64," + base64.b64encode(jpg.tobytes()).decode()})
-        if images:
+        def images_of(session_id: str) -> list[dict]:
+            rows = db.execute(select(StoredImage).where(StoredImage.session_id == session_id, StoredImage.expires_at > utcnow())
+                              .order_by(StoredImage.kind.desc(), StoredImage.frame)).scalars().all()
+            out = []
+            for r in rows:
+                plain = store.crypto.decrypt(r.key_id, r.blob, blob_aad(session_id, "image", r.kind, r.frame))
+                ok, jpg = cv2.imencode(".jpg", st.engine.decode(plain), [cv2.IMWRITE_JPEG_QUALITY, 90])
+                if ok:
+                    out.append({"kind": r.kind, "frame": r.frame,
+                                "data_url": "data:image/jpeg;base64," + base64.b64encode(jpg.tobytes()).decode()})
+            return out
+
+        images = images_of(sid)
+        matched = []
+        for reason in s.reasons or []:
+            if reason.get("code") != "duplicate_face":
+                continue
+            for hit in (reason.get("details") or {}).get("hits", []):
+                ref = str(hit.get("ref", ""))
+                other = db.get(RegSession, ref) if ref and ref != sid else None
+                matched.append({"session_id": ref, "score": hit.get("score"),
+                                "threshold": (reason.get("details") or {}).get("threshold"),
+                                "document_type": other.doc_type if other else None,
+                                "status": other.status if other else "erased",
+                                "images": images_of(ref) if other else []})
+        shown = len(images) + sum(len(m["images"]) for m in matched)
+        if shown:
             store.audit(db, "review_images_viewed", actor=p.key_id, session_id=sid,
-                        payload={"count": len(images), "kinds": sorted({i["kind"] for i in images})})
+                        payload={"count": len(images), "kinds": sorted({i["kind"] for i in images}),
+                                 **({"matched_sessions": [m["session_id"] for m in matched if m["images"]],
+                                     "matched_count": shown - len(images)} if shown > len(images) else {})})
     from fastapi.responses import JSONResponse
 
-    return JSONResponse({"session_id": sid, "retained": bool(images), "images": images},
+    return JSONResponse({"session_id": sid, "retained": bool(images), "images": images, "matched": matched},
                         headers={"Cache-Control": "no-store"})

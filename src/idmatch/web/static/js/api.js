@@ -153,7 +153,7 @@ export function el(tag, attrs = {}, ...children) {
  * Show an error in the page's alert region with an optional retry button.
  * ``err``: ApiFailure, or a translation key, or a plain string.
  */
-export function showError(err, retry = null) {
+export function showError(err, retry = null, retryLabel = "common.retry") {
   const box = $("#error");
   box.replaceChildren();
   let msg;
@@ -163,7 +163,7 @@ export function showError(err, retry = null) {
   const kind = err instanceof ApiFailure ? err.kind + (err.code ? ` ${err.code}` : "") : "";
   box.append(el("p", { class: "error-text", "data-kind": kind, text: msg }));
   if (retry) {
-    const b = el("button", { type: "button", class: "btn", id: "retry", text: t("common.retry") });
+    const b = el("button", { type: "button", class: "btn", id: "retry", text: t(retryLabel) });
     b.addEventListener("click", () => { clearError(); retry(); });
     box.append(b);
   }
@@ -191,7 +191,26 @@ export async function busy(buttons, fn) {
   }
 }
 
-/** The sign-in form shared by the three pages. Calls ``onReady`` once a key is accepted. */
+/** A role's name in words ("clerk" → "营业员"), never the code. */
+export const roleName = (role) => (has(`role.${role}`) ? t(`role.${role}`) : role);
+
+/** Is the key in ``api`` an admin key? (GET /v1/keys is the admin's own harmless read.) */
+async function isAdminKey(api) {
+  try {
+    await api.get("/v1/keys");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The sign-in form shared by the three pages. Calls ``onReady`` once a key of the page's role is in use.
+ *
+ * An admin key opens every page without giving the admin the page's duty (roles stay separate on the
+ * server): the page offers to create a key of its own role with the admin key (``POST /v1/keys``,
+ * audited), shows that key once, and signs this tab in with it.
+ */
 export function setupLogin(api, onReady) {
   const form = $("#login-form");
   const input = $("#api-key");
@@ -207,9 +226,48 @@ export function setupLogin(api, onReady) {
     api.setKey("");
     location.reload();
   });
+  const panel = el("div", { id: "admin-panel", class: "admin-panel", hidden: true });
+  form.after(panel);
+  // one notice line over the page's content: the new key, a restored or cancelled registration
+  const created = el("p", { id: "page-notice", class: "notice notice-ok", role: "status", hidden: true });
+  $("#app").prepend(created);
+
+  function offerRoleKey(adminKey) {
+    const role = roleName(api.role);
+    const label = el("input", { id: "admin-label", type: "text", maxlength: "200", autocomplete: "off",
+      value: t(`login.admin.label.${api.role}`) });
+    const make = el("button", { type: "button", class: "btn btn-primary", id: "admin-create", text: t("login.admin.create", { role }) });
+    panel.replaceChildren(
+      el("p", { text: t("login.admin.intro", { role }) }),
+      el("label", { for: "admin-label", text: t("login.admin.labelfield") }), label,
+      make);
+    panel.hidden = false;
+    make.addEventListener("click", async () => {
+      clearError();
+      api.key = adminKey;        // for this one request only: never written to sessionStorage
+      try {
+        const k = await busy(make, () => api.post("/v1/keys", { role: api.role, label: label.value.trim().slice(0, 200) }));
+        api.setKey(k.key);
+        panel.hidden = true;
+        panel.replaceChildren();
+        created.replaceChildren(
+          el("span", { text: t("login.admin.created", { role, id: k.id }) }), " ",
+          el("code", { id: "new-key", text: k.key }));
+        created.hidden = false;
+        show(true);
+        onReady();
+      } catch (e) {
+        api.setKey("");
+        showError(e);
+      }
+    });
+    make.focus();
+  }
+
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearError();
+    panel.hidden = true;
     const key = input.value.trim();
     if (!key) { showError("login.empty"); input.focus(); return; }
     api.setKey(key);
@@ -220,9 +278,15 @@ export function setupLogin(api, onReady) {
       show(true);
       onReady();
     } catch (e) {
+      if (e instanceof ApiFailure && e.kind === "forbidden" && await isAdminKey(api)) {
+        api.setKey("");          // the admin key is never kept in the tab
+        input.value = "";
+        offerRoleKey(key);
+        return;
+      }
       api.setKey("");
       if (e instanceof ApiFailure && e.kind === "unauthorized") showError("login.bad");
-      else if (e instanceof ApiFailure && e.kind === "forbidden") showError(t("login.wrongrole", { role: api.role }));
+      else if (e instanceof ApiFailure && e.kind === "forbidden") showError(t("login.wrongrole", { role: roleName(api.role) }));
       else showError(e, () => form.requestSubmit());
       input.focus();
     }

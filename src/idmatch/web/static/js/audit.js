@@ -1,6 +1,6 @@
 // Audit page: chain verification (verified / broken at event N) and a filterable event list.
 
-import { t, applyI18n, setupLangToggle } from "./i18n.js";
+import { t, has, applyI18n, setupLangToggle, fmtTime } from "./i18n.js";
 import { Api, $, el, busy, showError, clearError, setupLogin, shortId } from "./api.js";
 
 const api = new Api("auditor");
@@ -71,9 +71,12 @@ function renderTypes() {
   const sel = $("#f-type");
   const have = new Set([...sel.options].map((o) => o.value));
   for (const ty of [...state.types].sort()) {
-    if (!have.has(ty)) sel.append(el("option", { value: ty, text: ty }));
+    if (!have.has(ty)) sel.append(el("option", { value: ty, text: typeName(ty) }));
   }
 }
+
+/** An event type in words ("review_decided" → "Review decided" / "复核已判定"); the code stays in the title. */
+const typeName = (ty) => (has(`event.${ty}`) ? t(`event.${ty}`) : ty);
 
 function summary(payload) {
   return Object.entries(payload || {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ");
@@ -89,8 +92,8 @@ function renderEvents() {
     const brk = state.chain && !state.chain.ok && brokenAt(state.chain.problems) === e.seq;
     body.append(el("tr", { "data-seq": e.seq, class: brk ? "row-broken" : null },
       el("td", { text: String(e.seq) }),
-      el("td", { text: e.ts.replace("T", " ").replace(/\.\d+Z$/, "") }),
-      el("td", {}, el("code", { text: e.type })),
+      el("td", { class: "when", text: fmtTime(e.ts, { seconds: true }) }),
+      el("td", { "data-type": e.type, title: e.type, text: typeName(e.type) }),
       el("td", {}, e.session_id ? el("code", { title: e.session_id, text: shortId(e.session_id) }) : ""),
       el("td", {}, el("code", { text: e.actor })),
       el("td", { class: "payload", text: summary(e.payload) })));
@@ -101,7 +104,11 @@ function renderEvents() {
 
 function init() {
   applyI18n();
-  setupLangToggle($("#lang"), () => { renderChain(); renderEvents(); });
+  setupLangToggle($("#lang"), () => {
+    renderChain();
+    renderEvents();
+    for (const o of $("#f-type").options) if (o.value) o.textContent = typeName(o.value);
+  });
   api.onSlow = (slow) => { $("#slow").hidden = !slow; };
   $("#verify").addEventListener("click", verify);
   $("#more").addEventListener("click", () => loadEvents(false));

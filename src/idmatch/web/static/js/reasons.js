@@ -53,7 +53,8 @@ export function challengeTip(code) {
 export function reasonFigures(r) {
   const d = r.details || {};
   if (d.score !== undefined && d.threshold !== undefined) {
-    return `${fmt(d.score)} / ${fmt(d.threshold)}`;
+    const key = has(`score.labelled.${r.stage}`) ? `score.labelled.${r.stage}` : "score.labelled";
+    return t(key, { score: fmt(d.score), thr: fmt(d.threshold) });
   }
   return "";
 }

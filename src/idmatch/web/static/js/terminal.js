@@ -6,12 +6,12 @@
 // not pick frames or read head poses. A failed challenge comes back with a fresh one (retry in place);
 // a network or server failure resends the same capture under the same Idempotency-Key.
 
-import { t, has, applyI18n, setupLangToggle, currentLang, joinSentences } from "./i18n.js";
-import { Api, ApiFailure, $, el, busy, showError, clearError, setupLogin, newIdempotencyKey, shortId } from "./api.js";
+import { t, has, applyI18n, setupLangToggle, currentLang, joinSentences, fmtTime } from "./i18n.js";
+import { Api, ApiFailure, $, el, busy, showError, clearError, setupLogin, newIdempotencyKey } from "./api.js";
 import { CameraError, startCamera, stopCamera, grabFrame, captureLoop, sleep } from "./camera.js";
-import { renderReasons, challengeSentence, challengeTip } from "./reasons.js";
+import { renderReasons, challengeSentence, challengeTip, reasonText, mergeReasons } from "./reasons.js";
 
-const CONSENT_VERSION = "idmatch-web-consent-1";
+const CONSENT_VERSION = "idmatch-web-consent-2";   // 2: pictures kept, encrypted, for a manual review
 const GUIDANCE_EVERY_MS = 1000;     // before the capture: one frame a second for coarse guidance
 const CAPTURE_FPS = 10;             // the capture the server judges: continuous, 10 frames a second
 const FRAME_SIDE = 480, FRAME_QUALITY = 0.85;   // small frames: a capture is at most ~150 of them
@@ -26,6 +26,9 @@ const RETRY_AFTER_MAX_S = 20;
 const SESSION_WARN_S = 120;         // warn when the registration itself expires sooner than this
 // the capture's challenge is no longer the session's: expired, or already answered (a lost answer's resend)
 const EXPIRED_CODES = ["challenge_expired", "challenge_replaced", "nonce_expired", "challenge_used"];
+const IN_PROGRESS = "idmatch.terminal.session";   // sessionStorage: the id of the registration in progress (reload restores it)
+const RECENT = "idmatch.terminal.recent";          // sessionStorage: references started in this window (ids only)
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const api = new Api("clerk");
 const state = {
@@ -41,6 +44,9 @@ const state = {
   timers: [],             // prompt timers of the running capture
   ui: {},                 // element id → {key, vars} of the dynamic texts (re-translated on a language switch)
   trace: null,            // what the last capture did (diagnostics for the browser tests; no images)
+  portraitFace: null,     // {box, image_size, rotation} of the face the server cut from the portrait (PUT answer)
+  bestFrame: null,        // one frontal frame of the capture, kept in this page's memory only (result screen)
+  lookup: null,           // the last looked-up session (re-rendered on a language switch)
 };
 
 // ---- step navigation ---------------------------------------------------------------------------
@@ -53,6 +59,9 @@ function goto(step) {
     else li.removeAttribute("aria-current");
   }
   document.body.dataset.step = step;
+  $("#lookup").hidden = !(step === "applicant" || step === "result");
+  if (step === "live" || step === "result") $("#page-notice").hidden = true;
+  if (step === "result" || step === "applicant") sessionStorage.removeItem(IN_PROGRESS);
   if (step !== "live") stopLive();
   if (step !== "portrait") stopCamera($("#doc-video"));
   $(`#step-${step} h2`).focus();
@@ -64,6 +73,8 @@ function reset() {
   state.portraitBlob = null;
   state.capture = null;
   state.lastAttempt = null;
+  state.portraitFace = null;
+  dropBestFrame();
   $("#applicant-form").reset();
   $("#portrait-file").value = "";
   $("#portrait-img").hidden = true;
@@ -104,6 +115,7 @@ async function submitApplicant(ev) {
   try {
     state.session = await busy($("#applicant-next"), () =>
       api.post("/v1/sessions", state.createIdem.body, { idem: state.createIdem.key }));
+    rememberSession(state.session.id);
     goto("portrait");
   } catch (e) {
     if (e instanceof ApiFailure && e.code === "document_number_invalid") {
@@ -148,6 +160,16 @@ async function snapDocument() {
   $("#portrait-send").focus();
 }
 
+/** A portrait the server could not use: the same file again would fail the same way, so "retry" asks for another. */
+function chooseAnotherPortrait() {
+  state.portraitBlob = null;
+  $("#portrait-file").value = "";
+  const img = $("#portrait-img");
+  img.hidden = true;
+  img.removeAttribute("src");
+  $("#portrait-file").focus();
+}
+
 async function sendPortrait() {
   clearError();
   if (!state.portraitBlob) { showError("portrait.none"); $("#portrait-file").focus(); return; }
@@ -156,12 +178,17 @@ async function sendPortrait() {
   try {
     // PUT is idempotent on the server (the same image again returns the same state)
     const issued = state.session.challenge;
-    state.session = await busy([$("#portrait-send"), $("#portrait-camera")], () =>
+    state.session = await busy([$("#portrait-send"), $("#portrait-camera"), $("#portrait-back"), $("#portrait-cancel")], () =>
       api.put(`/v1/sessions/${state.session.id}/portrait`, fd));
     if (!state.session.challenge) state.session.challenge = issued;   // a server that does not repeat it
+    state.portraitFace = state.session.portrait_face || null;
     goto("live");
     startLive();
   } catch (e) {
+    if (e instanceof ApiFailure && e.kind === "client" && e.status !== 404 && e.status !== 410) {
+      showError(e, chooseAnotherPortrait, "portrait.choose_other");    // no face, not an image, too large …
+      return;
+    }
     handleFailure(e, () => sendPortrait());
   }
 }
@@ -392,6 +419,7 @@ async function capture(ch) {
     if (index === -1 && sched.steps.length) schedulePrompts(t0, sched);
     $("#progress").value = Math.round((100 * elapsed) / sched.seconds);
   }, { maxSide: FRAME_SIDE, quality: FRAME_QUALITY, signal: state.abort.signal });
+  keepBestFrame(out, sched);
   const dts = out.times.slice(1).map((x, i) => x - out.times[i]).sort((a, b) => a - b);
   Object.assign(state.trace, { frames: out.frames.length, last_s: out.times[out.times.length - 1],
     median_dt: dts.length ? dts[dts.length >> 1] : null, max_dt: dts.length ? dts[dts.length - 1] : null,
@@ -430,6 +458,7 @@ async function begin() {
     return;
   }
   state.running = true;
+  setLiveNav(false);
   stopGuidance();
   setGuidance("");
   $("#retry-panel").hidden = true;
@@ -444,6 +473,7 @@ async function begin() {
     out = await capture(ch);
   } catch (e) {
     state.running = false;
+    setLiveNav(true);
     clearPromptTimers();
     setPrompt("");
     setCue("");
@@ -456,6 +486,7 @@ async function begin() {
   }
   clearPromptTimers();
   state.running = false;
+  setLiveNav(true);
   if (state.abort.signal.aborted) {             // interrupted: nothing is sent, nothing counts
     if (document.body.dataset.step !== "live") return;     // the clerk left the step
     setPrompt("");
@@ -484,6 +515,7 @@ function captureForm(c) {
  *  applicant's: they are said as such and the same capture is resent under the same Idempotency-Key. */
 async function send(c) {
   state.sending = true;
+  setLiveNav(false);
   stopGuidance();
   $("#live-begin").disabled = true;
   setPrompt("");
@@ -537,6 +569,7 @@ async function send(c) {
     }
   } finally {
     state.sending = false;
+    setLiveNav(true);
   }
 }
 
@@ -664,12 +697,219 @@ function showResult() {
   $("#decision-help").textContent = has(`result.${status}.help`) ? t(`result.${status}.help`) : "";
   const reasons = s.reasons || [];
   const notable = reasons.filter((r) => r.outcome === "fail" || r.outcome === "review");
+  if (has(`result.next.${status}`)) $("#decision-help").textContent = joinSentences([$("#decision-help").textContent, t(`result.next.${status}`)]);
   const holder = $("#reasons");
   holder.replaceChildren(renderReasons(reasons, { onlyNotable: status !== "approved" && notable.length > 0 }));
   if (!holder.querySelector("li")) holder.textContent = t("result.noreasons");
-  $("#session-ref").textContent = shortId(s.id);
-  $("#session-ref").title = s.id;
+  $("#session-ref").textContent = s.id;
+  renderFaces();
   goto("result");
+}
+
+/** The ID portrait (the face the server cut from it) beside the capture's frontal frame. Both come from this
+ *  page's memory: nothing is fetched back from the server. */
+async function renderFaces() {
+  const idFig = $("#face-id"), liveFig = $("#face-live");
+  const blob = state.portraitBlob;
+  idFig.hidden = !blob;
+  liveFig.hidden = !state.bestFrame;
+  $("#faces").hidden = !blob && !state.bestFrame;
+  const pf = state.portraitFace;
+  $("#face-id-cap").textContent = t(pf ? "result.face.id.cut" : "result.face.id");
+  $("#face-id-img").alt = $("#face-id-cap").textContent;
+  $("#face-live-cap").textContent = t("result.face.live");
+  $("#face-live-img").alt = t("result.face.live");
+  if (state.bestFrame) setImg($("#face-live-img"), state.bestFrame);
+  if (blob) {
+    let shown = blob;
+    if (pf && Array.isArray(pf.box)) {
+      try { shown = (await cutFace(blob, pf)) || blob; } catch { shown = blob; }
+    }
+    $("#face-id").dataset.cut = shown === blob ? "no" : "yes";
+    setImg($("#face-id-img"), shown);
+  }
+}
+
+function setImg(img, blob) {
+  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(blob);
+}
+
+/** Crop the face the server found (its box is in the server's upright, possibly turned and reduced image). */
+async function cutFace(blob, pf) {
+  const bmp = await createImageBitmap(blob);
+  const rot = ((Number(pf.rotation) || 0) % 360 + 360) % 360;
+  const turned = rot === 90 || rot === 270;
+  const W = turned ? bmp.height : bmp.width, H = turned ? bmp.width : bmp.height;
+  const up = document.createElement("canvas");
+  up.width = W; up.height = H;
+  const g = up.getContext("2d");
+  g.translate(W / 2, H / 2);
+  g.rotate((rot * Math.PI) / 180);
+  g.drawImage(bmp, -bmp.width / 2, -bmp.height / 2);
+  const [iw, ih] = Array.isArray(pf.image_size) ? pf.image_size : [W, H];
+  const sx = W / iw, sy = H / ih;
+  let [x, y, w, h] = pf.box.map(Number);
+  const m = 0.35;                                   // a margin round the box: hair and chin, as on the card
+  x -= w * m; y -= h * m; w *= 1 + 2 * m; h *= 1 + 2 * m;
+  x = Math.max(0, x * sx); y = Math.max(0, y * sy);
+  w = Math.min(W - x, w * sx); h = Math.min(H - y, h * sy);
+  if (w < 8 || h < 8) return null;
+  const out = document.createElement("canvas");
+  const scale = Math.min(1, 320 / Math.max(w, h));
+  out.width = Math.round(w * scale); out.height = Math.round(h * scale);
+  out.getContext("2d").drawImage(up, x, y, w, h, 0, 0, out.width, out.height);
+  return new Promise((res) => out.toBlob(res, "image/jpeg", 0.9));
+}
+
+/** The frame to show beside the portrait: the applicant looking ahead just before the first prompt
+ *  (or the middle frame of a passive capture). Kept in this page's memory until the next registration. */
+function keepBestFrame(out, sched) {
+  if (!out.frames.length) return;
+  const at = sched.prompts.length ? Math.max(0, sched.prompts[0] - 0.3) : sched.seconds / 2;
+  let k = 0;
+  out.times.forEach((x, i) => { if (Math.abs(x - at) < Math.abs(out.times[k] - at)) k = i; });
+  state.bestFrame = out.frames[k];
+}
+
+function dropBestFrame() {
+  state.bestFrame = null;
+  for (const id of ["#face-id-img", "#face-live-img"]) {
+    const img = $(id);
+    if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+    img.removeAttribute("src");
+  }
+}
+
+// ---- back / cancel, reload --------------------------------------------------------------------
+
+function setLiveNav(enabled) {
+  for (const id of ["#live-back", "#live-cancel"]) $(id).disabled = !enabled;
+}
+
+/** Back from the portrait: the typed applicant stays in the form; going on again starts a new registration
+ *  (the unfinished one expires by itself). */
+function backToApplicant() {
+  clearError();
+  state.session = null;
+  state.createIdem = null;
+  goto("applicant");
+}
+
+/** Back from the live step: another portrait may be sent for the same registration (it replaces the first). */
+function backToPortrait() {
+  if (state.running || state.sending) return;
+  clearError();
+  state.capture = null;
+  goto("portrait");
+}
+
+function cancelRegistration() {
+  if (state.running || state.sending) return;
+  reset();
+  const note = $("#page-notice");
+  note.textContent = t("nav.cancelled");
+  note.hidden = false;
+}
+
+function rememberSession(id) {
+  sessionStorage.setItem(IN_PROGRESS, id);
+  let recent = [];
+  try { recent = JSON.parse(sessionStorage.getItem(RECENT) || "[]"); } catch { recent = []; }
+  recent = [id, ...recent.filter((x) => x !== id)].slice(0, 10);
+  sessionStorage.setItem(RECENT, JSON.stringify(recent));
+  renderRecent();
+}
+
+/** A reload in the middle of a registration: read it back from the server and continue where it stands. */
+async function restore() {
+  const id = sessionStorage.getItem(IN_PROGRESS);
+  if (!id) return false;
+  let s;
+  try {
+    s = await api.get(`/v1/sessions/${id}`);
+  } catch (e) {
+    sessionStorage.removeItem(IN_PROGRESS);
+    if (e instanceof ApiFailure && e.status === 404) { goto("applicant"); showError(t("restore.gone", { why: t("lookup.notfound") })); return true; }
+    return false;
+  }
+  state.session = s;
+  if (s.status === "awaiting_portrait") { goto("portrait"); notice("restore.portrait"); return true; }
+  if (s.status === "awaiting_live") { goto("live"); notice("restore.live"); startLive(); return true; }
+  if (s.decision || ["approved", "rejected", "review"].includes(s.status)) { showResult(); return true; }
+  sessionStorage.removeItem(IN_PROGRESS);
+  state.session = null;
+  goto("applicant");
+  showError(t("restore.gone", { why: t("lookup.status.expired") }));
+  return true;
+}
+
+function notice(key) {
+  const n = $("#page-notice");
+  n.textContent = t(key);
+  n.hidden = false;
+}
+
+// ---- look up a reference --------------------------------------------------------------------------
+
+function renderRecent() {
+  let recent = [];
+  try { recent = JSON.parse(sessionStorage.getItem(RECENT) || "[]"); } catch { recent = []; }
+  $("#lookup-recent").hidden = !recent.length;
+  $("#lookup-recent-list").replaceChildren(...recent.map((id) => el("li", {},
+    el("button", { type: "button", class: "btn btn-quiet btn-ref", "data-ref": id, text: id,
+      onclick: () => { $("#lookup-ref").value = id; lookup(); } }))));
+}
+
+async function lookup(ev) {
+  ev && ev.preventDefault();
+  clearError();
+  const ref = $("#lookup-ref").value.trim().toLowerCase();
+  const out = $("#lookup-result");
+  state.lookup = null;
+  out.replaceChildren();
+  if (!ref) { showError("lookup.empty"); $("#lookup-ref").focus(); return; }
+  if (!UUID_RE.test(ref)) { showError("lookup.bad"); $("#lookup-ref").focus(); return; }
+  try {
+    const s = await busy($("#lookup-go"), () => api.get(`/v1/sessions/${encodeURIComponent(ref)}`));
+    state.lookup = s;
+    renderLookup();
+  } catch (e) {
+    // another store's registration is not found either: the server answers 404 for both
+    if (e instanceof ApiFailure && e.status === 404) {
+      out.replaceChildren(el("p", { class: "lookup-line", "data-status": "not_found", text: t("lookup.notfound") }));
+      return;
+    }
+    handleFailure(e, () => lookup());
+  }
+}
+
+function renderLookup() {
+  const s = state.lookup;
+  const out = $("#lookup-result");
+  if (!s) return;
+  const lines = [];
+  let status = s.status;
+  let text;
+  if (s.review && (s.review.outcome === "approved" || s.review.outcome === "rejected")) {
+    status = `reviewed_${s.review.outcome}`;
+    text = t(`lookup.reviewed.${s.review.outcome}`, { at: fmtTime(s.review.reviewed_at) });
+  } else if (has(`lookup.status.${s.status}`)) {
+    text = t(`lookup.status.${s.status}`, { at: fmtTime(s.decided_at), expires: fmtTime(s.expires_at) });
+  } else {
+    text = s.status;
+  }
+  const decided = status === "rejected" || status === "review" || status === "approved";
+  lines.push(el("p", { class: `lookup-line lookup-${status}`, "data-status": status, text }));
+  if (s.review && s.review.reason) lines.push(el("p", { class: "lookup-reason", text: t("lookup.reviewer_reason", { reason: s.review.reason }) }));
+  if (decided && status !== "approved") {
+    const notable = mergeReasons(s.reasons || []).filter((r) => r.outcome === "fail" || r.outcome === "review");
+    if (notable.length) lines.push(el("ul", { class: "reasons" }, ...notable.map((r) => el("li", { "data-code": r.code, text: reasonText(r) }))));
+  }
+  const doc = has(`doctype.${s.document_type}`) ? t(`doctype.${s.document_type}`) : "";
+  if (doc) lines.push(el("p", { class: "help", text: t("lookup.doctype", { doc }) }));
+  lines.push(el("p", { class: "help" }, el("code", { class: "ref", text: s.id })));
+  out.replaceChildren(...lines);
 }
 
 // ---- wiring --------------------------------------------------------------------------------------
@@ -679,6 +919,7 @@ function init() {
   setupLangToggle($("#lang"), () => {
     retranslate();
     if (state.session && state.session.decision && document.body.dataset.step === "result") showResult();
+    renderLookup();
   });
   setupSpeech();
   if (window.speechSynthesis) window.speechSynthesis.addEventListener("voiceschanged", setupSpeech);
@@ -687,7 +928,23 @@ function init() {
   $("#applicant-form").addEventListener("submit", submitApplicant);
   $("#portrait-file").addEventListener("change", (ev) => {
     const f = ev.target.files && ev.target.files[0];
+    clearError();                       // the old file's problem is not the new file's
     if (f) setPortrait(f);
+  });
+  $("#portrait-back").addEventListener("click", backToApplicant);
+  $("#portrait-cancel").addEventListener("click", cancelRegistration);
+  $("#live-back").addEventListener("click", backToPortrait);
+  $("#live-cancel").addEventListener("click", cancelRegistration);
+  $("#lookup-form").addEventListener("submit", lookup);
+  // a reload or a closed tab mid-registration asks first (the registration itself is restored after a reload)
+  window.addEventListener("beforeunload", (ev) => {
+    const step = document.body.dataset.step;
+    if (state.session && (step === "portrait" || step === "live")) {
+      ev.preventDefault();
+      ev.returnValue = t("nav.leave");
+      return ev.returnValue;
+    }
+    return undefined;
   });
   $("#portrait-camera").addEventListener("click", openDocCamera);
   $("#portrait-snap").addEventListener("click", snapDocument);
@@ -695,7 +952,8 @@ function init() {
   $("#live-camera").addEventListener("click", startLive);
   $("#live-begin").addEventListener("click", begin);
   $("#restart").addEventListener("click", reset);
-  setupLogin(api, () => goto("applicant"));
+  renderRecent();
+  setupLogin(api, async () => { if (!(await restore())) goto("applicant"); });
 }
 
 init();
