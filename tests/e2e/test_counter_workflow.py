@@ -209,12 +209,13 @@ def duplicate_case(live_server, media):
     with httpx.Client(base_url=live_server.url, timeout=90) as client:
         admin = _auth(live_server, "admin")
         before = client.get("/v1/policy", headers=admin).json()
-        fields = ("retain_images", "liveness_mode", "advisory_stages")
+        fields = ("retain_images", "liveness_mode", "advisory_stages", "liveness_threshold")
         ids = []
         try:
             for k, retain in ((11, True), (12, False)):
+                # a still photo as the live frame: passive model set aside (liveness can no longer be advisory)
                 r = client.put("/v1/policy", json={"retain_images": retain, "liveness_mode": "passive",
-                                                   "advisory_stages": ["quality", "liveness"]}, headers=admin)
+                                                   "advisory_stages": ["quality"], "liveness_threshold": 0}, headers=admin)
                 assert r.status_code == 200, r.text
                 body = {"document": {"type": "resident_id", "number": _resident_number(k)}, "liveness_mode": "passive",
                         "consent": {"text_version": "e2e", "given_at": dt.datetime.now(dt.timezone.utc).isoformat(),
