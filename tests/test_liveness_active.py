@@ -208,3 +208,27 @@ def test_repeated_frames_are_frozen(engine, d12_10fps, id_thr):
     a = analyze_frames(engine, doubled, use_passive=False, frame_times=dtimes)
     res = judge(scheduled(D12_STEPS, D12_PROMPTS), a, id_thr)
     assert not res.passed and "frozen_frames" in res.reasons
+
+
+def _poses(track):
+    from idmatch.pose import HeadPose
+
+    return [HeadPose(yaw=y, pitch=p, roll=0.0, size=100.0) for y, p in track]
+
+
+def test_pitch_read_into_a_real_turn_is_no_conflict_but_a_nod_is():
+    """The 5-point pose reads a real 20° turn as ~11° of pitch as well (measured on the bona fide clips):
+    while a turn is pending, a frame counts as another direction only where that direction dominates."""
+    from idmatch.liveness import ChallengeConfig, follow_steps
+
+    cfg = ChallengeConfig()
+    times = [i / 10 for i in range(60)]
+    prompts = [1.0, 2.5]
+    rest, right, left = [(0, 0)] * 14, [(-8, 4), (-20, 11), (-20, 11), (-8, 4)], [(9, 3), (19, 10), (19, 11), (8, 2)]
+    turning = rest + right + [(0, 0)] * 12 + left + [(0, 0)] * 30
+    ok, done, timing = follow_steps(["turn_right", "turn_left"], _poses(turning[:60]), cfg, times, prompts)
+    assert ok and timing and done == [15, 31]
+    nod = rest + right + [(0, 0)] * 5 + [(2, -14)] * 3 + [(0, 0)] * 4 + left + [(0, 0)] * 30
+    ok, _, _ = follow_steps(["turn_right", "turn_left"], _poses(nod[:60]), cfg, times, prompts)
+    assert not ok     # a clear nod while the left turn is pending: not this challenge
+

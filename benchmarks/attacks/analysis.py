@@ -98,4 +98,5 @@ def check_full(engine, challenge, frames: Sequence[np.ndarray | bytes], frame_ti
 
     jpegs = [f if isinstance(f, bytes) else encode(f) for f in frames]
     return check_challenge(engine, challenge, jpegs, now=challenge.issued_at + 1.0, passive=passive,
-                           config=config or ChallengeConfig(), frame_times=list(frame_times))
+                           use_passive=passive is not None, config=config or ChallengeConfig(),
+                           frame_times=list(frame_times))

@@ -134,3 +134,24 @@ def clip_performance(clip: Clip, species: str = "bona_fide", subject: str | None
     perf.info = {"clip": clip.name, "frames": len(clip.pool), "frontal_frames": len(frontal),
                  "rest_run": len(rest_idx), "segments": {a: len(v) for a, v in segs.items()}}
     return perf
+
+
+def reached_segments(perf: CachedPerformance, yaw: float = 15.0, pitch: float = 12.5, closer: float = 1.3) -> dict:
+    """The cooperative applicant who moves as far as asked: only the clip's segments whose peak
+    reaches 1.25x the step's threshold (turns 12°, nods 10°, move closer 1.2x), measured from the
+    median of the clip's rest frames, as the check measures from the applicant's start pose."""
+    rest = [p.obs[i].pose for p, i in perf.rest if p.obs[i].pose is not None]
+    if not rest:
+        return {}
+    y0, p0 = float(np.median([r.yaw for r in rest])), float(np.median([r.pitch for r in rest]))
+    s0 = float(np.median([r.size for r in rest]))
+    reach = {"turn_left": lambda q: q.yaw - y0 >= yaw, "turn_right": lambda q: y0 - q.yaw >= yaw,
+             "look_up": lambda q: q.pitch - p0 >= pitch, "look_down": lambda q: p0 - q.pitch >= pitch,
+             "move_closer": lambda q: q.size / max(s0, 1e-6) >= closer}
+    out = {}
+    for a, segs in perf.segments.items():
+        keep = [seg for seg in segs if any(p.obs[i].pose is not None and reach[a](p.obs[i].pose) for p, i in seg)]
+        if keep:
+            out[a] = keep
+    return out
+
