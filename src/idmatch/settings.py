@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     dedup_threads: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1),
                                description="cores one gallery search uses (1 M templates, exact-int8: 8.8 / 16.5 ms "
                                            "p50 / p99 on 2 cores, 14.8 / 26.7 ms on one)")
+    dedup_feed_poll_s: float = Field(5.0, ge=0, description="PostgreSQL, in-process gallery: how often an idle worker "
+                                     "applies the change feed (erasures leave its memory within this); every search "
+                                     "applies it first anyway. 0: only before searches")
 
     # access and limits
     rate_limit_per_minute: int = 600     # per API key, per worker process

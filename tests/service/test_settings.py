@@ -54,7 +54,7 @@ def test_shipped_migrations_match_the_models(backend, request, tmp_path):
     with store.engine.connect() as c:
         diff = compare_metadata(MigrationContext.configure(c), Base.metadata)
     ours = [d for d in diff if not (d[0] == "remove_table" and d[1].name not in Base.metadata.tables)]
-    assert ours == [] and current_revision(store.engine) == "0002"
+    assert ours == [] and current_revision(store.engine) == "0003"
     store.close()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -91,6 +91,20 @@ class LineActivation(Base):
     channel_label: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     deactivated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class GalleryChange(Base):
+    """The duplicate-face gallery's change feed: one row per enrolment (``add``) or removal (``remove``), in
+    commit order. Each worker keeps an in-process index (exact / exact-int8) and, under the gallery lock,
+    applies the rows above the last ``seq`` it applied before every search (service/ports.py). Rows are
+    written only under that lock, so ``seq`` order is commit order. No template: an ``add`` is resolved
+    against the approved session's own (encrypted) templates, so an erasure leaves nothing here to read."""
+    __tablename__ = "gallery_changes"
+    __table_args__ = {"sqlite_autoincrement": True}     # never reuse a seq (SQLite rowids otherwise may)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    op: Mapped[str] = mapped_column(String(8))                               # add | remove
+    ref_id: Mapped[str] = mapped_column(String(36))                          # the session id
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class AuditEvent(Base):

@@ -75,6 +75,7 @@ class Store:
             settings.ensure_data_dir()
         self.keys, self.keys_created = load_or_create(settings.effective_keys_file)
         self.erase_hooks: list = []   # callables (db, session_ids, id_hash) run inside the erasure transaction
+        self.closed = False
         self.crypto = Crypto(self.keys)
         self.engine = make_engine(settings.effective_database_url)
         self.sessionmaker = make_sessionmaker(self.engine)
@@ -134,6 +135,7 @@ class Store:
             return rep
 
     def close(self) -> None:
+        self.closed = True        # background readers (the gallery's change-feed poller) stop
         self.engine.dispose()
 
     # -- API keys ---------------------------------------------------------------------------------
