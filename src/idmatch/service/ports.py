@@ -63,9 +63,9 @@ class StoreGallery:
     the feed: every enrolment and removal writes a row under the gallery lock (so ``seq`` order is commit order),
     and :meth:`lock` applies the rows above the last applied ``seq`` before the decision searches. Several
     workers (or hosts) each hold the whole gallery and none misses another's approval or erasure. The index
-    changes only through the feed, never ahead of a commit: a decision that rolls back leaves nothing behind.
-    After its own commit a worker applies its own change at once (:meth:`_after_commit`); an idle worker
-    polls every ``dedup_feed_poll_s`` on PostgreSQL, so an erased face leaves every worker's memory."""
+    changes only after a commit, never ahead of one: a decision that rolls back leaves nothing behind. After
+    its own commit a worker applies its own change at once (:meth:`_after_commit`); an idle worker polls every
+    ``dedup_feed_poll_s`` on PostgreSQL, so an erased face leaves every worker's memory."""
 
     def __init__(self, store: Store, index: GalleryIndex, policy: DedupPolicy):
         self.store, self.index, self.policy = store, index, policy
@@ -141,20 +141,21 @@ class StoreGallery:
                 n += 1
         return n
 
-    def _write(self, tx, op: str, refs: list[str]) -> None:
-        """Feed rows, in the caller's transaction and under the gallery lock (taken by the caller)."""
-        if refs:
-            tx.execute(insert(GalleryChange), [{"op": op, "ref_id": r, "created_at": utcnow()} for r in refs])
-            tx.info.setdefault(self._info, {"add": [], "remove": []})[op].extend(refs)
+    def _mine(self, tx) -> dict:
+        return tx.info.setdefault(self._info, {"add": [], "remove": []})
 
     def _after_commit(self, db) -> None:
-        """This worker's own change, applied right after its commit. A removal is applied at once (the erased
-        face leaves memory now), marked so an older ``add`` read by a concurrent sync cannot bring it back; an
-        enrolment is left to the next sync (under the lock, before the next search), which reads it back."""
+        """This worker's own changes, applied right after its commit. A removal leaves memory at once, marked so
+        an older ``add`` read by a concurrent sync cannot bring it back. An enrolment is added from the template
+        in hand only if no sync has passed its row yet: one that has resolved it against the database then (an
+        erasure committed in between would otherwise leave it behind)."""
         mine = db.info.pop(self._info, None)
-        if not mine or not mine["remove"]:
+        if not mine:
             return
         with self._apply:
+            for ref, id_hash, template, seq in mine["add"]:
+                if self.applied < seq and ref not in self._ahead:
+                    self.index.add(ref, id_hash, template)
             for ref in mine["remove"]:
                 self.index.remove(ref)
                 self._ahead.add(ref)
@@ -206,8 +207,10 @@ class StoreGallery:
     def enrol(self, tx, ref: str, id_hash: str, template: np.ndarray) -> None:
         if self.in_db:
             self.index.add(ref, id_hash, template, conn=tx.connection())   # type: ignore[call-arg]
-        else:   # the index learns it from the feed once committed (a rolled-back decision enrols nothing)
-            self._write(tx, "add", [ref])
+        else:   # the index learns it once committed (a rolled-back decision enrols nothing); the caller holds the lock
+            seq = tx.execute(insert(GalleryChange).values(op="add", ref_id=ref, created_at=utcnow())
+                             .returning(GalleryChange.seq)).scalar_one()
+            self._mine(tx)["add"].append((ref, id_hash, np.asarray(template, dtype=np.float32), seq))
 
     def erase(self, tx, refs: Iterable[str]) -> None:
         refs = list(refs)
@@ -216,7 +219,8 @@ class StoreGallery:
                 self.index.remove(ref, conn=tx.connection())   # type: ignore[call-arg]
         elif refs:
             _pg_xact_lock(tx, _PG_LOCK_GALLERY, 0)     # feed rows only under the lock: seq order = commit order
-            self._write(tx, "remove", refs)
+            tx.execute(insert(GalleryChange), [{"op": "remove", "ref_id": r, "created_at": utcnow()} for r in refs])
+            self._mine(tx)["remove"].extend(refs)
 
 
 def approved_rows(store: Store, refs: Iterable[str] | None = None, db=None) -> list[Row]:
