@@ -161,7 +161,9 @@ def test_open_or_rebuild_falls_back_to_the_database_rows(tmp_path):
 def test_backend_choice():
     assert choose_backend(1_000) == "exact"
     assert choose_backend(5_000_000) == "exact-int8"     # needs only onnxruntime: the default install has it
-    assert choose_backend(1_000, "postgresql") == "pgvector"
+    # PostgreSQL: exact search too, kept current across workers by the change feed (pgvector: 89.8 % recall@10)
+    assert choose_backend(1_000, "postgresql") == "exact"
+    assert choose_backend(5_000_000, "postgresql") == "exact-int8"
     assert isinstance(make_index("auto", 10), ExactIndex)
     assert isinstance(make_index("auto", 10_000_000), Int8ExactIndex)
     assert isinstance(make_index("usearch", 10_000_000), USearchIndex)

@@ -1,11 +1,12 @@
-"""Which gallery backend to use, from the gallery size and the database (figures in docs/fraud.md).
+"""Which gallery backend to use, from the gallery size (figures in docs/fraud.md).
 
-* PostgreSQL → pgvector HNSW inside the database: one source of truth, enrolment and erasure are
-  transactional with the registration, nothing to rebuild at start-up.
-* otherwise exact search: float32 up to ``EXACT_MAX`` templates, and above it the int8 candidate
-  scan with float32 re-scoring (:class:`~idmatch.fraud.int8_index.Int8ExactIndex`) — at 1 M
-  templates 100 % recall@10 at 15 ms median on one core, where usearch HNSW reached 89 % at 21 ms.
-  It needs only onnxruntime (a core dependency). usearch stays available by name.
+Exact search on every database: float32 up to ``EXACT_MAX`` templates, and above it the int8
+candidate scan with float32 re-scoring (:class:`~idmatch.fraud.int8_index.Int8ExactIndex`) — at 1 M
+templates 100 % recall@10 at 15 ms median on one core, where usearch HNSW reached 89 % and pgvector
+HNSW 89.8 %. It needs only onnxruntime (a core dependency). Each worker holds the whole gallery in
+process; on PostgreSQL the ``gallery_changes`` feed keeps every worker's copy current
+(:class:`~idmatch.service.ports.StoreGallery`), which is what made exact search safe for several
+workers (issue 14). pgvector and usearch stay available by name.
 """
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ EXACT_MAX = 200_000
 
 
 def choose_backend(gallery_size: int, dialect: str | None = None) -> str:
-    if dialect == "postgresql":
-        return "pgvector"
+    """``dialect`` no longer changes the choice (PostgreSQL chose pgvector before the change feed)."""
     return "exact" if gallery_size <= EXACT_MAX else "exact-int8"
 
 
