@@ -52,6 +52,7 @@ PROBLEM_SCHEMA = {
 }
 
 _DESCRIPTIONS = {
+    400: "the body cannot be parsed at all (`bad_request`: not JSON / not decodable form data)",
     401: "no, unknown or revoked API key (`unauthorized`); sent before any request body is read",
     403: "the key's role may not call this endpoint (`forbidden`)",
     404: "no such session / key (`session_not_found` -- also another store scope's session to a clerk key, "
@@ -66,6 +67,12 @@ _DESCRIPTIONS = {
     429: "rate limit for this key (`rate_limited`, with Retry-After)",
     503: "image analysis at capacity (`server_busy`, with Retry-After)",
 }
+
+#: every /v1 operation (and /metrics unless IDMATCH_METRICS_PUBLIC=1) takes an API key as a bearer token
+SECURITY_SCHEMES = {"apiKey": {"type": "http", "scheme": "bearer",
+                               "description": "an API key (`Authorization: Bearer <secret>`); its role decides the endpoints"}}
+#: problem statuses the path alone does not imply: an id in the body that may name nothing
+_EXTRA_STATUSES = {("/v1/erasures", "post"): {404}}
 
 
 # form fields the handlers require (they are declared optional so that a missing one is the
@@ -92,24 +99,30 @@ def _document_problems(app: FastAPI) -> None:
             return app.openapi_schema
         spec = base_openapi()
         spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        spec["components"]["securitySchemes"] = SECURITY_SCHEMES
         ref = {"$ref": "#/components/schemas/Problem"}
+        _document_ops_routes(spec, ref)
         for path, ops in spec.get("paths", {}).items():
             if not path.startswith("/v1/"):
                 continue
             for method, op in ops.items():
+                op["security"] = [{"apiKey": []}]
                 body = op.get("requestBody", {}).get("content", {})
-                statuses = {401, 403, 422, 429}
+                statuses = {401, 403, 422, 429} | _EXTRA_STATUSES.get((path, method), set())
                 if "{" in path:
                     statuses |= {404}
                 if method in ("post", "put", "delete"):
                     statuses |= {409}
                 if body:
-                    statuses |= {408, 413}
+                    statuses |= {400, 408, 413}
                 if "multipart/form-data" in body:
                     statuses |= {415, 503}
                 if path.startswith("/v1/sessions/"):
                     statuses |= {410}
                 _mark_required_uploads(spec, body.get("multipart/form-data"))
+                if "multipart/form-data" in body:
+                    # the handlers need their upload fields: a request without a body is not valid (it is 415)
+                    op["requestBody"]["required"] = True
                 responses = op.setdefault("responses", {})
                 for st in sorted(statuses):
                     responses[str(st)] = {"description": _DESCRIPTIONS[st],
@@ -117,7 +130,43 @@ def _document_problems(app: FastAPI) -> None:
         app.openapi_schema = spec
         return spec
 
+    def _document_ops_routes(spec: dict, ref: dict) -> None:
+        """/readyz answers 503 `not_ready`; /metrics is Prometheus text, behind a key unless made public."""
+        paths = spec.get("paths", {})
+        if "get" in paths.get("/readyz", {}):
+            paths["/readyz"]["get"]["responses"]["503"] = {
+                "description": "not ready (`not_ready`, with the failing `checks`)", "content": {MEDIA_TYPE: {"schema": ref}}}
+        op = paths.get("/metrics", {}).get("get")
+        if op is None:
+            return
+        op["responses"]["200"] = {"description": "Prometheus text exposition format",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}
+        if not getattr(app.state.settings, "metrics_public", False):
+            op["security"] = [{"apiKey": []}]
+            for st in (401, 403, 429):
+                op["responses"][str(st)] = {"description": _DESCRIPTIONS[st], "content": {MEDIA_TYPE: {"schema": ref}}}
+
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def allowed_methods(app, scope) -> list[str]:
+    """Every method served at this path, for `Allow` on a 405. Starlette's 405 names only the first route
+    that matched the path, but RFC 9110 wants all of them (GET and POST /v1/keys are two routes). Read from
+    the OpenAPI paths; a fixed path is its own resource, so /v1/sessions/from-document is POST only although
+    GET /v1/sessions/{sid} would take it as a session id (and answer 404)."""
+    from starlette.routing import Match, compile_path
+
+    path = scope.get("path", "")
+    static: set[str] = set()
+    templated: set[str] = set()
+    for template, ops in app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(path):
+            (templated if "{" in template else static).update(m.upper() for m in ops)
+    if static or templated:
+        return sorted(static or templated)
+    # a route outside the OpenAPI document (the web pages): whichever routes take the path
+    return sorted(m for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+                  if any(r.matches({**scope, "method": m})[0] == Match.FULL for r in app.router.routes))
 
 
 def install(app: FastAPI) -> None:
@@ -132,7 +181,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail), instance=request.url.path, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+        return problem(exc.status_code, code, str(exc.detail), instance=request.url.path, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
