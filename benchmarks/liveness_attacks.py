@@ -98,6 +98,9 @@ class Env:
         self.cfg = ChallengeConfig()
         self.identity_thr = identity_threshold(self.engine, self.cfg)
         self.match_thr = float(self.engine.calibration.threshold_for(MATCH_FMR))
+        from idmatch.decision.stages.match import TURNED_FMR
+
+        self.turned_thr = float(self.engine.calibration.threshold_for(TURNED_FMR))
 
     def challenge(self, rng: np.random.Generator, actions=None, length: int = 3):
         from idmatch.liveness import ACTIONS, Challenge
@@ -125,15 +128,16 @@ def judge_cached(env: Env, perf, challenge, rng):
 
 
 def matched(env: Env, emb, portrait, res=None) -> bool:
-    """The best frame matches the ID portrait at the service threshold -- and, when the library
-    names turned frames the portrait must match too (``match_frames``), those as well."""
+    """The registration would be approved on the face: the best frame matches the ID portrait at the
+    service threshold (FMR 1e-4) and every turned frame the challenge names (``match_frames``) at
+    the match stage's looser ``TURNED_FMR`` point, as ``decision/stages/match.py`` does."""
     from idmatch.match import cosine_score
 
     if emb is None or portrait is None or cosine_score(portrait, emb) < env.match_thr:
         return False
     extra = getattr(res, "match_frames", None) or []
     templates = getattr(res, "templates", None) or {}
-    return all(i in templates and cosine_score(portrait, templates[i]) >= env.match_thr for i in extra)
+    return all(i in templates and cosine_score(portrait, templates[i]) >= env.turned_thr for i in extra)
 
 
 def run_bona_fide(env: Env, clips, n: int, seed: int, out: dict, full: bool = False, reached_only: bool = False) -> None:
@@ -230,7 +234,7 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
             rng = np.random.default_rng(seed_of(seed, sp, subj.name, c))
             ch = env.challenge(rng, acts)
             res, emb, _ = judge_cached(env, perf, ch, rng)
-            tallies[sp].add(subj.name, res.passed, matched(env, emb, portrait), res.reasons)
+            tallies[sp].add(subj.name, res.passed, matched(env, emb, portrait, res), res.reasons)
         if n_full:
             t1 = time.perf_counter()
             for c in range(n_full):
