@@ -43,10 +43,6 @@ KNOWN_OPEN = {
     # the document should say minLength 1 for the required form strings
     ("POST /v1/sessions/from-document", "positive_422_is_semantic"),
 }
-#: open: with no key, each multipart operation answered 400 once (one malformed request each) where 401
-#: was expected; not yet known whether that 400 comes before authentication (malformed HTTP, harmless) or
-#: the body was parsed first (issue 14 item 1) -- to be looked into, then this allowance removed
-NO_KEY_EXTRA_STATUSES = {400}
 
 
 @schemathesis.check
@@ -136,7 +132,7 @@ def test_fuzz_openapi(fuzz_svc, role):
         assert len(served) > 3, served
     else:
         v1 = {op: c for op, c in statuses.items() if op.split(" ", 1)[-1].startswith("/v1/")}
-        unexpected = {op: c for op, c in v1.items() if not set(c) <= {401, 405} | NO_KEY_EXTRA_STATUSES}
+        unexpected = {op: c for op, c in v1.items() if not set(c) <= {401, 405}}
         assert not unexpected
 
 

@@ -24,13 +24,13 @@ from pydantic import BaseModel
 
 from ...documents.mrz import repair_ocr
 from ...documents.reader import DocumentCheck, check_epassport, check_mrz, check_mrz_text, check_resident_id_reader
-from ..auth import Principal, require
+from ..auth import KeyBeforeBodyRoute, Principal, require
 from ..documents import DocumentService, load_trust, parse_date
 from ..problems import ApiError
 from ..schemas import ReasonOut, SessionOut
 from ..uploads import read_image, require_multipart
 
-router = APIRouter(prefix="/v1", tags=["documents"])
+router = APIRouter(prefix="/v1", route_class=KeyBeforeBodyRoute, tags=["documents"])
 
 Source = Literal["resident_id_reader", "epassport_chip", "mrz", "document_photo"]
 

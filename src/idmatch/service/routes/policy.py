@@ -6,9 +6,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from ...decision import Policy, PolicyUpdate
-from ..auth import Principal, require
+from ..auth import KeyBeforeBodyRoute, Principal, require
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=KeyBeforeBodyRoute)
 
 
 @router.get("/policy", response_model=Policy, tags=["admin"], summary="the decision and retention policy in force")

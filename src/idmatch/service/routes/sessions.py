@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from ..auth import Principal, require
+from ..auth import KeyBeforeBodyRoute, Principal, require
 from ..schemas import SessionCreate, SessionOut
 from ..sessions import parse_frame_times
 from ..uploads import read_image, require_multipart
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=KeyBeforeBodyRoute)
 
 IdemKey = Header(None, alias="Idempotency-Key", max_length=200, description="retry-safe: same key + same request → same response")
 
