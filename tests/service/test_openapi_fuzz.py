@@ -36,9 +36,6 @@ SEMANTIC_REJECTIONS = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 #: mismatch, skipped here by (operation, check) only so the rest of the job guards everything else.
 #: Remove an entry when it is fixed (nothing checks yet that an entry still fails).
 KNOWN_OPEN = {
-    # PolicyUpdate's document allows `null` for require_liveness, retain_images, liveness_mode,
-    # line_limit_outcome, document_outcomes; the policy validator refuses null (bool_type/literal_error)
-    ("PUT /v1/policy", "positive_422_is_semantic"),
     # an empty multipart text field (consent_given_at="") is read by FastAPI as absent -> `missing`;
     # the document should say minLength 1 for the required form strings
     ("POST /v1/sessions/from-document", "positive_422_is_semantic"),

@@ -41,7 +41,7 @@ def _document_code(code: str) -> str:
 
 
 def _unique(v: list[str] | None) -> list[str] | None:
-    return None if v is None else list(dict.fromkeys(v))     # None: PolicyUpdate's "not given" (then refused whole)
+    return None if v is None else list(dict.fromkeys(v))
 
 
 AdvisableStage = Annotated[str, AfterValidator(_advisable_stage)]
@@ -120,11 +120,28 @@ class Policy(BaseModel):
 _LOGGED_BAD: set[tuple[str, ...]] = set()
 
 
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
 def _optional(f: FieldInfo) -> tuple[Any, FieldInfo]:
+    """The field, optional (absent: unchanged), with the same constraints. ``null`` only where the policy
+    itself takes ``None`` (``liveness_threshold``: the model's own threshold); elsewhere null means nothing
+    and is refused, so the document does not offer it either (its "not given" default is not shown)."""
+    if not _takes_none(f.annotation):
+        return f.annotation, FieldInfo.merge_field_infos(f, default=None, default_factory=None,
+                                                         json_schema_extra=_no_default)
     return Optional[f.annotation], FieldInfo.merge_field_infos(f, default=None, default_factory=None)
 
 
-#: ``PUT /v1/policy`` body: every :class:`Policy` field, optional, with the same constraints
+def _takes_none(annotation: Any) -> bool:
+    import types
+    import typing
+
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
+
+
+#: ``PUT /v1/policy`` body: every :class:`Policy` field, optional (absent: unchanged), with the same constraints
 PolicyUpdate = create_model("PolicyUpdate", __config__=ConfigDict(extra="forbid"),
                             **{k: _optional(f) for k, f in Policy.model_fields.items()})  # type: ignore[call-overload]
 
