@@ -127,7 +127,7 @@ def check_document(sid: str, request: Request, p: Principal = Depends(require("c
              summary="open a session from reader / chip / MRZ input: number from the document, consent, challenge issued")
 def session_from_document(request: Request, p: Principal = Depends(require("clerk")), f: dict = Depends(_fields),
                           consent_text_version: str = Form(..., min_length=1, max_length=64),
-                          consent_given_at: str = Form(...), consent_channel: str = Form(..., min_length=1, max_length=32),
+                          consent_given_at: str = Form(..., min_length=1), consent_channel: str = Form(..., min_length=1, max_length=32),
                           liveness_mode: Literal["auto", "passive", "active"] = Form("auto"),
                           idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200,
                                                                description="a retry with the same key and document "

@@ -49,7 +49,7 @@ def attach_portrait(sid: str, request: Request, image: UploadFile | None = File(
 
 @router.post("/sessions/{sid}/live", response_model=SessionOut, tags=["sessions"],
              summary="attach the live capture (one or more `frames`, plus the challenge `nonce`) and decide")
-def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = File(None), nonce: str | None = Form(None),
+def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = File(None), nonce: str | None = Form(None, min_length=1),
                 frame_times: str | None = Form(None, description="JSON array: each frame's capture time, seconds from the "
                                                                  "capture start (required for an active challenge)"),
                 p: Principal = Depends(require("clerk")), idempotency_key: str | None = IdemKey):
