@@ -74,6 +74,23 @@ def test_document_and_validator_agree_on_null(svc):
             assert [e["loc"] for e in p["errors"]] == [["body", field]], p
 
 
+def test_document_names_the_stages_and_codes_the_validator_takes(svc):
+    """Found by the OpenAPI fuzz job once null was fixed: advisory_stages items and document_outcomes keys
+    were any string in the document, while the validator takes only the advisable stages and the known
+    document-check codes (unknown_stage / unknown_document_code)."""
+    from idmatch.decision.stages import NEVER_ADVISORY, STAGE_NAMES
+    from idmatch.documents.findings import DEFAULT_OUTCOMES
+
+    for model in ("PolicyUpdate", "Policy"):
+        props = svc.app.openapi()["components"]["schemas"][model]["properties"]
+        assert props["advisory_stages"]["items"]["enum"] == [s for s in STAGE_NAMES if s not in NEVER_ADVISORY]
+        outcomes = props["document_outcomes"]
+        assert set(outcomes["properties"]) == set(DEFAULT_OUTCOMES) and outcomes["additionalProperties"] is False
+    r = _put(svc, {"advisory_stages": ["quality", "duplicate_face"], "document_outcomes": {"mrz_number_mismatch": "fail"}})
+    assert r.status_code == 200, r.text
+    assert _put(svc, {"document_outcomes": {}}).status_code == 200
+
+
 def test_unknown_stage_lists_the_known_ones(svc):
     p = _problem(_put(svc, {"advisory_stages": ["qualty"]}), "validation_error")
     msg = next(e["msg"] for e in p["errors"] if e["type"] == "unknown_stage")
