@@ -21,6 +21,8 @@ from .conftest import make_svc  # noqa: E402
 ROLES = ("clerk", "reviewer", "auditor", "admin", None)
 MAX_EXAMPLES = int(os.environ.get("IDMATCH_FUZZ_EXAMPLES", "5"))
 SEED = int(os.environ.get("IDMATCH_FUZZ_SEED", "14"))
+#: the CI run (default seed and examples): only its findings are known, so only it checks KNOWN_OPEN for stale entries
+DEFAULT_RUN = not {"IDMATCH_FUZZ_SEED", "IDMATCH_FUZZ_EXAMPLES"} & set(os.environ)
 
 #: Schema-valid requests the service may still refuse with 422, and why the document cannot say so:
 #: an upload declared `format: binary` must also decode as an image (with a face, `bad_image`/`no_face`),
@@ -110,12 +112,13 @@ def run_fuzz(app, role_key: str | None):
     return failures, statuses, errors
 
 
-def without_known_open(failures: dict, role_id: str, known_open: dict | None = None) -> dict:
-    """The failures less the KNOWN_OPEN ones of this role; an entry of this role that did not fail is stale."""
+def without_known_open(failures: dict, role_id: str, known_open: dict | None = None, check_stale: bool = True) -> dict:
+    """The failures less the KNOWN_OPEN ones of this role; an entry of this role that did not fail is stale
+    (checked on the default run: another seed need not meet every known finding)."""
     known_open = KNOWN_OPEN if known_open is None else known_open
     known = {k for k, roles in known_open.items() if role_id in roles}
     stale = known - {(k[1], k[2]) for k in failures}
-    assert not stale, f"KNOWN_OPEN entries that no longer fail under {role_id}: remove them -- {sorted(stale)}"
+    assert not (stale and check_stale), f"KNOWN_OPEN entries that no longer fail under {role_id}: remove them -- {sorted(stale)}"
     return {k: v for k, v in failures.items() if (k[1], k[2]) not in known}
 
 
@@ -133,7 +136,7 @@ def test_fuzz_openapi(fuzz_svc, role):
     failures, statuses, errors = run_fuzz(fuzz_svc.app, fuzz_svc.keys[role] if role else None)
     report = "\n".join(f"{k}: {msg}\n    {curl}" for k, (msg, curl) in sorted(failures.items()))
     assert not errors, errors
-    failures = without_known_open(failures, role or "no-key")
+    failures = without_known_open(failures, role or "no-key", check_stale=DEFAULT_RUN)
     assert not failures, f"{len(failures)} failing (phase, operation, check):\n{report}"
     # the run reached every operation of the document, and never answered 5xx
     spec_ops = {f"{m.upper()} {p}" for p, ops in fuzz_svc.app.openapi()["paths"].items() for m in ops}
