@@ -161,3 +161,34 @@ def test_hostile_frame_times_are_422(svc, images, frame_times):
     r = svc.client.post(f"/v1/sessions/{s['id']}/live", files=files,
                         data={"nonce": s["challenge"]["nonce"], "frame_times": frame_times}, headers=svc.h("clerk"))
     _problem(r, 422, "bad_frame_times")
+
+
+def test_required_form_strings_say_min_length_1(svc):
+    """Found by the OpenAPI fuzz job: FastAPI reads an empty form field (``consent_given_at=""``) as absent,
+    so a document that allowed "" for a required text field promised what the service then refused as
+    `missing`. Every required text field of a form body now says minLength 1."""
+    spec = svc.app.openapi()
+    comps = spec["components"]["schemas"]
+    seen = set()
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for ctype, media in op.get("requestBody", {}).get("content", {}).items():
+                if "form" not in ctype:
+                    continue
+                schema = comps[media["schema"]["$ref"].rsplit("/", 1)[-1]]
+                for name in schema.get("required", []):
+                    prop = schema["properties"][name]
+                    for s in prop.get("anyOf", [prop]):
+                        if s.get("type") == "string" and "enum" not in s and "contentMediaType" not in s:
+                            assert s.get("minLength", 0) >= 1, (method, path, name, prop)
+                            seen.add(name)
+    assert {"consent_given_at", "consent_text_version", "consent_channel", "nonce"} <= seen
+
+
+def test_empty_consent_time_is_a_validation_error(svc):
+    r = svc.client.post("/v1/sessions/from-document", headers=svc.h("clerk"),
+                        files={"x": ("x", b"", "text/plain")},
+                        data={"source": "mrz", "mrz": "P<X", "consent_text_version": "v1", "consent_given_at": "",
+                              "consent_channel": "store"})
+    _problem(r, 422, "validation_error")
+    assert ["body", "consent_given_at"] in [e["loc"] for e in r.json()["errors"]]

@@ -49,6 +49,48 @@ def test_policy_values_that_break_the_service_are_refused(svc, body, code, error
     _unchanged(svc, before, n)
 
 
+def _nullable(prop: dict) -> bool:
+    return prop.get("type") == "null" or any(_nullable(p) for p in prop.get("anyOf", []) + prop.get("oneOf", []))
+
+
+def test_document_and_validator_agree_on_null(svc):
+    """Found by the OpenAPI fuzz job: PolicyUpdate's document offered `null` for require_liveness,
+    retain_images, liveness_mode, line_limit_outcome, document_outcomes (every field), the validator refused it.
+    Now null is offered only where it means something -- liveness_threshold: the model's own threshold --
+    and each field's null is accepted exactly when the document offers it."""
+    spec = svc.app.openapi()
+    props = spec["components"]["schemas"]["PolicyUpdate"]["properties"]
+    assert set(props) == set(Policy.model_fields)
+    assert {k for k, v in props.items() if _nullable(v)} == {"liveness_threshold"}
+    assert not any("default" in v for k, v in props.items() if k != "liveness_threshold")   # no "default: null"
+    for field in props:
+        before = svc.client.get("/v1/policy", headers=svc.h("admin")).json()
+        r = _put(svc, {field: None})
+        if _nullable(props[field]):
+            assert r.status_code == 200 and r.json()[field] is None, (field, r.text)
+            assert _put(svc, {field: before[field]}).status_code == 200
+        else:
+            p = _problem(r, "validation_error")
+            assert [e["loc"] for e in p["errors"]] == [["body", field]], p
+
+
+def test_document_names_the_stages_and_codes_the_validator_takes(svc):
+    """Found by the OpenAPI fuzz job once null was fixed: advisory_stages items and document_outcomes keys
+    were any string in the document, while the validator takes only the advisable stages and the known
+    document-check codes (unknown_stage / unknown_document_code)."""
+    from idmatch.decision.stages import NEVER_ADVISORY, STAGE_NAMES
+    from idmatch.documents.findings import DEFAULT_OUTCOMES
+
+    for model in ("PolicyUpdate", "Policy"):
+        props = svc.app.openapi()["components"]["schemas"][model]["properties"]
+        assert props["advisory_stages"]["items"]["enum"] == [s for s in STAGE_NAMES if s not in NEVER_ADVISORY]
+        outcomes = props["document_outcomes"]
+        assert set(outcomes["properties"]) == set(DEFAULT_OUTCOMES) and outcomes["additionalProperties"] is False
+    r = _put(svc, {"advisory_stages": ["quality", "duplicate_face"], "document_outcomes": {"mrz_number_mismatch": "fail"}})
+    assert r.status_code == 200, r.text
+    assert _put(svc, {"document_outcomes": {}}).status_code == 200
+
+
 def test_unknown_stage_lists_the_known_ones(svc):
     p = _problem(_put(svc, {"advisory_stages": ["qualty"]}), "validation_error")
     msg = next(e["msg"] for e in p["errors"] if e["type"] == "unknown_stage")

@@ -66,3 +66,37 @@ def test_no_key_gets_401(svc, method, path):
     r = _call(svc, method, path, {})
     assert r.status_code == 401 and r.json()["code"] == "unauthorized"
     assert r.headers["www-authenticate"] == "Bearer"
+
+
+BODY_ENDPOINTS = [(m, p) for m, p, _ in ENDPOINTS if m in ("POST", "PUT")]
+# a request that announces no body (no Content-Length, no Transfer-Encoding) but a body type the parser cannot
+# use: FastAPI parses the body before it resolves `require`, so this was 400 "Missing boundary" without a key
+UNPARSEABLE_TYPES = ["multipart/form-data", "multipart/form-data; boundary=", "application/x-www-form-urlencoded",
+                     "application/json"]
+
+
+@pytest.mark.parametrize("ctype", UNPARSEABLE_TYPES)
+@pytest.mark.parametrize("method,path", BODY_ENDPOINTS)
+def test_no_key_401_before_body_parsing(svc, method, path, ctype):
+    """Issue 14: without a valid key the answer is 401 before any body is read or parsed -- also when the
+    request announces no body at all (found by the OpenAPI fuzz job: 400 on the multipart operations)."""
+    url = path.format(sid=SID, kid="key_000000000000")
+    for headers in ({}, {"Authorization": "Bearer not-a-key"}):
+        r = svc.client.request(method, url, headers={**headers, "Content-Type": ctype})
+        assert r.status_code == 401, (method, path, ctype, headers, r.text)
+        assert r.json()["code"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
+
+
+def test_every_body_route_checks_its_key_first(svc):
+    """Each /v1 route that takes a body uses KeyBeforeBodyRoute (a router added without it would parse first)."""
+    from fastapi.routing import APIRoute
+
+    from idmatch.service.auth import KeyBeforeBodyRoute, _requires_key
+    from idmatch.service.routes import ROUTERS
+    from idmatch.web.api import router as web_router
+
+    body_routes = [r for router in (*ROUTERS, web_router) for r in router.routes
+                   if isinstance(r, APIRoute) and r.body_field is not None]
+    assert len(body_routes) > 10
+    plain = [r.path for r in body_routes if not isinstance(r, KeyBeforeBodyRoute) or not _requires_key(r.dependant)]
+    assert not plain, plain

@@ -41,10 +41,43 @@ def _document_code(code: str) -> str:
 
 
 def _unique(v: list[str] | None) -> list[str] | None:
-    return None if v is None else list(dict.fromkeys(v))     # None: PolicyUpdate's "not given" (then refused whole)
+    return None if v is None else list(dict.fromkeys(v))
 
 
-AdvisableStage = Annotated[str, AfterValidator(_advisable_stage)]
+def _advisable_stages() -> list[str]:
+    from .stages import NEVER_ADVISORY, STAGE_NAMES
+
+    return [s for s in STAGE_NAMES if s not in NEVER_ADVISORY]
+
+
+def _document_codes() -> list[str]:
+    from ..documents.findings import DEFAULT_OUTCOMES
+
+    return list(DEFAULT_OUTCOMES)
+
+
+class _DocumentedEnum:
+    """The OpenAPI document names the values the validator takes (looked up when the document is built:
+    the stage registry imports this module); the validator's own errors still say why a value is refused."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        schema = handler(core_schema)
+        schema["enum"] = self.values()
+        return schema
+
+
+def _document_outcomes_schema(schema: dict) -> None:
+    # the codes as properties: a JSON-schema consumer (and the fuzz job) knows which keys there are
+    outcome = schema.get("additionalProperties", {})
+    schema["properties"] = {code: dict(outcome) for code in _document_codes()}
+    schema["additionalProperties"] = False
+    schema.pop("propertyNames", None)
+
+
+AdvisableStage = Annotated[str, AfterValidator(_advisable_stage), _DocumentedEnum(_advisable_stages)]
 DocumentCode = Annotated[str, AfterValidator(_document_code)]
 
 
@@ -76,8 +109,9 @@ class Policy(BaseModel):
         description="stages whose review/fail results are recorded as info only (e.g. during a pilot): quality, "
                     "document, lines_per_identity, duplicate_face -- never match or liveness")
     document_outcomes: dict[DocumentCode, Literal["pass", "info", "review", "fail"]] = Field(
-        default_factory=dict, description="document-check codes mapped to another outcome than their default "
-                                          "(e.g. {\"mrz_number_mismatch\": \"fail\"}; docs/documents.md lists codes and defaults)")
+        default_factory=dict, json_schema_extra=_document_outcomes_schema,
+        description="document-check codes mapped to another outcome than their default "
+                    "(e.g. {\"mrz_number_mismatch\": \"fail\"}; docs/documents.md lists codes and defaults)")
 
     @classmethod
     def defaults(cls, settings: Any) -> "Policy":
@@ -121,10 +155,30 @@ _LOGGED_BAD: set[tuple[str, ...]] = set()
 
 
 def _optional(f: FieldInfo) -> tuple[Any, FieldInfo]:
+    """The field, optional (absent: unchanged), with the same constraints. ``null`` only where the policy
+    itself takes ``None`` (``liveness_threshold``: the model's own threshold); elsewhere null means nothing
+    and is refused, so the document does not offer it either (its "not given" default is not shown)."""
+    if not _takes_none(f.annotation):
+        extra = f.json_schema_extra
+
+        def no_default(schema: dict) -> None:
+            if callable(extra):
+                extra(schema)
+            schema.pop("default", None)
+
+        return f.annotation, FieldInfo.merge_field_infos(f, default=None, default_factory=None,
+                                                         json_schema_extra=no_default)
     return Optional[f.annotation], FieldInfo.merge_field_infos(f, default=None, default_factory=None)
 
 
-#: ``PUT /v1/policy`` body: every :class:`Policy` field, optional, with the same constraints
+def _takes_none(annotation: Any) -> bool:
+    import types
+    import typing
+
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
+
+
+#: ``PUT /v1/policy`` body: every :class:`Policy` field, optional (absent: unchanged), with the same constraints
 PolicyUpdate = create_model("PolicyUpdate", __config__=ConfigDict(extra="forbid"),
                             **{k: _optional(f) for k, f in Policy.model_fields.items()})  # type: ignore[call-overload]
 

@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass
 
 from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from .problems import ApiError
 
@@ -80,3 +82,41 @@ def require(*roles: str):
 
     dep.roles = roles  # type: ignore[attr-defined]  (read by the role-matrix test and docs)
     return dep
+
+
+def _requires_key(dependant) -> bool:
+    """Whether the route (or a dependency of it) is guarded by :func:`require`."""
+    return any(getattr(d.call, "roles", None) is not None or _requires_key(d) for d in dependant.dependencies)
+
+
+class KeyBeforeBodyRoute(APIRoute):
+    """The route class of every /v1 router: a route that takes a body and needs a key checks the key
+    *before* FastAPI parses the body. FastAPI reads and parses it (``request.form()`` / ``request.body()``)
+    before it resolves the route's dependencies, ``require`` among them. The body guard (limits.py)
+    authenticates every request that announces a body; one that announces none (no Content-Length, no
+    Transfer-Encoding) still reached the parser unauthenticated -- ``Content-Type: multipart/form-data``
+    without a boundary was answered 400 ``Missing boundary`` rather than 401 (issue 14). Role and rate
+    limit stay with ``require``, which looks the key up again."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+        if self.body_field is None or not _requires_key(self.dependant):
+            return handler                      # nothing is parsed before the dependencies run
+
+        async def key_first(request: Request):
+            from .limits import SCOPE_KEY
+            from .problems import problem
+
+            if request.scope.get("state", {}).get(SCOPE_KEY) is None:     # the body guard has not seen a key
+                secret = _secret(request)
+                detail = None
+                if not secret:
+                    detail = "an API key is required (Authorization: Bearer <key>)"
+                elif await run_in_threadpool(request.app.state.store.lookup_key, secret) is None:
+                    detail = "unknown or revoked API key"
+                if detail is not None:
+                    return problem(401, "unauthorized", detail, instance=request.url.path,
+                                   headers={"WWW-Authenticate": "Bearer"})
+            return await handler(request)
+
+        return key_first

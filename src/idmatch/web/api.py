@@ -18,11 +18,11 @@ import logging
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from ..errors import NoFaceError
-from ..service.auth import Principal, require
+from ..service.auth import KeyBeforeBodyRoute, Principal, require
 from ..service.uploads import read_image, require_multipart
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1", tags=["web"])
+router = APIRouter(prefix="/v1", route_class=KeyBeforeBodyRoute, tags=["web"])
 
 
 @router.post("/frame-check",

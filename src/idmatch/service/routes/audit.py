@@ -7,10 +7,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from ...store.models import AuditEvent
-from ..auth import Principal, require
+from ..auth import KeyBeforeBodyRoute, Principal, require
 from ..schemas import AuditEventOut, AuditVerifyOut
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=KeyBeforeBodyRoute)
 
 
 @router.get("/audit/events", response_model=list[AuditEventOut], tags=["audit"], summary="audit events after a sequence number")

@@ -24,13 +24,13 @@ from pydantic import BaseModel
 
 from ...documents.mrz import repair_ocr
 from ...documents.reader import DocumentCheck, check_epassport, check_mrz, check_mrz_text, check_resident_id_reader
-from ..auth import Principal, require
+from ..auth import KeyBeforeBodyRoute, Principal, require
 from ..documents import DocumentService, load_trust, parse_date
 from ..problems import ApiError
 from ..schemas import ReasonOut, SessionOut
 from ..uploads import read_image, require_multipart
 
-router = APIRouter(prefix="/v1", tags=["documents"])
+router = APIRouter(prefix="/v1", route_class=KeyBeforeBodyRoute, tags=["documents"])
 
 Source = Literal["resident_id_reader", "epassport_chip", "mrz", "document_photo"]
 
@@ -127,7 +127,7 @@ def check_document(sid: str, request: Request, p: Principal = Depends(require("c
              summary="open a session from reader / chip / MRZ input: number from the document, consent, challenge issued")
 def session_from_document(request: Request, p: Principal = Depends(require("clerk")), f: dict = Depends(_fields),
                           consent_text_version: str = Form(..., min_length=1, max_length=64),
-                          consent_given_at: str = Form(...), consent_channel: str = Form(..., min_length=1, max_length=32),
+                          consent_given_at: str = Form(..., min_length=1), consent_channel: str = Form(..., min_length=1, max_length=32),
                           liveness_mode: Literal["auto", "passive", "active"] = Form("auto"),
                           idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200,
                                                                description="a retry with the same key and document "

@@ -6,9 +6,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from ...decision import Policy, PolicyUpdate
-from ..auth import Principal, require
+from ..auth import KeyBeforeBodyRoute, Principal, require
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=KeyBeforeBodyRoute)
 
 
 @router.get("/policy", response_model=Policy, tags=["admin"], summary="the decision and retention policy in force")
@@ -24,8 +24,8 @@ def put_policy(body: PolicyUpdate, request: Request, p: Principal = Depends(requ
     changes = body.model_dump(exclude_unset=True)
     current = st.sessions.policy()
     try:
-        # the whole policy validates, not only the changed fields: {"fmr": null} or a combination is refused
-        # here as the same validation_error problem as a malformed body
+        # the whole policy validates, not only the changed fields: a combination is refused here as the
+        # same validation_error problem as a malformed body ({"fmr": null} already is, by PolicyUpdate)
         new = Policy.model_validate({**current.model_dump(), **changes})
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)])

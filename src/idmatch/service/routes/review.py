@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from ..auth import Principal, require
+from ..auth import KeyBeforeBodyRoute, Principal, require
 from ..schemas import ReviewIn, ReviewItem, SessionOut
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=KeyBeforeBodyRoute)
 
 
 @router.get("/review", response_model=list[ReviewItem], tags=["review"], summary="sessions awaiting manual review, oldest first")

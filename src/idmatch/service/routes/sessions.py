@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from ..auth import Principal, require
+from ..auth import KeyBeforeBodyRoute, Principal, require
 from ..schemas import SessionCreate, SessionOut
 from ..sessions import parse_frame_times
 from ..uploads import read_image, require_multipart
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=KeyBeforeBodyRoute)
 
 IdemKey = Header(None, alias="Idempotency-Key", max_length=200, description="retry-safe: same key + same request → same response")
 
@@ -49,7 +49,7 @@ def attach_portrait(sid: str, request: Request, image: UploadFile | None = File(
 
 @router.post("/sessions/{sid}/live", response_model=SessionOut, tags=["sessions"],
              summary="attach the live capture (one or more `frames`, plus the challenge `nonce`) and decide")
-def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = File(None), nonce: str | None = Form(None),
+def attach_live(sid: str, request: Request, frames: list[UploadFile] | None = File(None), nonce: str | None = Form(None, min_length=1),
                 frame_times: str | None = Form(None, description="JSON array: each frame's capture time, seconds from the "
                                                                  "capture start (required for an active challenge)"),
                 p: Principal = Depends(require("clerk")), idempotency_key: str | None = IdemKey):

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from ...quality import assess
 from .. import metrics
-from ..auth import Principal, require
+from ..auth import KeyBeforeBodyRoute, Principal, require
 from ..problems import ApiError
 from ..uploads import read_image, require_multipart
 
-router = APIRouter(prefix="/v1", tags=["stateless"])
+router = APIRouter(prefix="/v1", route_class=KeyBeforeBodyRoute, tags=["stateless"])
 
 
 @router.post("/verify", summary="1:1 compare an ID portrait with a live capture (`id_image`, `live_image`): "

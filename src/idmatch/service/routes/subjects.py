@@ -10,11 +10,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 
-from ..auth import Principal, require
+from ..auth import KeyBeforeBodyRoute, Principal, require
 from ..ports import StoreLines
 from ..schemas import DocumentIn
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", route_class=KeyBeforeBodyRoute)
 
 
 class LinesRequest(BaseModel):
