@@ -35,7 +35,7 @@ def test_schedule_is_server_like_and_moves_follow_prompts():
 
 
 def test_cached_sequence_places_each_segment_after_its_prompt():
-    pool = FramePool("fake", reports=[None] * 40)
+    pool = FramePool("fake", obs=[None] * 40)
     rest = [(pool, i) for i in range(10)]
     segs = {"turn_left": [[(pool, i) for i in range(10, 25)]], "turn_right": [[(pool, i) for i in range(25, 40)]]}
     perf = CachedPerformance("x", "y", rest=rest, segments=segs)
