@@ -3,16 +3,17 @@
 For each subject (LFW people with many photos and CASIA-FaceV5 people, ../shared/data) and each
 PAI species in ``benchmarks/attacks`` the attacker calibrates his moves against the library's own
 pose reading, performs each action once in front of the camera (640x480, 10 frames/s, JPEG q80),
-and these frames are analysed once by the library (``analyze_frames``). Every random challenge
-(``Challenge.issue``, length 3, with a server-like prompt schedule) is then assembled from those
-analyses -- rest frames, and each step's move 0.3-0.9 s after its prompt -- and judged by the
-library's ``judge``. ``--full N`` also renders N whole captures per subject and species
+and each frame is observed once by the library (``observe_frame``). Every random challenge
+(``Challenge.issue``, length 3, with its prompt schedule) is then assembled from those frames --
+rest frames, and each step's move 0.3-0.9 s after its prompt -- and judged by the library's
+``summarize`` and ``judge``, the code ``check_challenge`` runs. ``--full N`` also renders N whole captures per subject and species
 frame by frame and sends them through ``check_challenge`` (the service path), to measure how
-well the cached shortcut agrees.
+well captures assembled from observed pools agree with continuously rendered ones.
 
 An attack counts as passed (APCER) when the challenge passes; the table also gives the rate at
-which the passed challenge's best frame also matches the victim's ID portrait (another photo of
-the victim) at the service threshold (FMR 1e-4), which is what approves a registration.
+which the passed challenge would be approved on the face: its best frame matches the victim's ID
+portrait (another photo of the victim) at the service threshold (FMR 1e-4) and every turned frame
+at the match stage's ``TURNED_FMR``.
 
 Bona fide (BPCER): every real clip in ../shared/data/video becomes a cooperative applicant (see
 ``benchmarks/attacks/clips.py``), judged on challenges drawn over the actions it can supply.
@@ -60,7 +61,6 @@ class Tally:
     full_attempts: int = 0
     full_passes: int = 0
     full_agree: int = 0
-    full_only: bool = False
 
     def add(self, subject: str, passed: bool, matched: bool, reasons) -> None:
         self.attempts += 1
@@ -82,7 +82,7 @@ class Tally:
         if self.full_attempts:
             d["full"] = {"attempts": self.full_attempts, "passes": self.full_passes,
                          "apcer": rate(self.full_passes, self.full_attempts),
-                         "agreement_with_cached": None if self.full_only else rate(self.full_agree, self.full_attempts)}
+                         "agreement_with_cached": rate(self.full_agree, self.full_attempts)}
         return d
 
 
@@ -141,7 +141,7 @@ def matched(env: Env, emb, portrait, res=None) -> bool:
 
 
 def run_bona_fide(env: Env, clips, n: int, seed: int, out: dict, full: bool = False, reached_only: bool = False) -> None:
-    """``full``: each challenge's frames through ``check_challenge`` (when the shortcut is not valid).
+    """``full``: each challenge's frames through ``check_challenge`` instead of the observed pools.
     ``reached_only``: the applicant's turns are only those of his clip that reach the step threshold
     (as if he turned as far as asked); reported as ``bona_fide_turns_reached``."""
     from tqdm import tqdm
@@ -198,7 +198,7 @@ def build_species(env: Env, species: str, subject, clips_by_name, attacker_clips
     return None, face_swap.build(species, subject, env.engine, env.passive, clip, rng)
 
 
-def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, seed: int, out: dict, full_only: bool,
+def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, seed: int, out: dict,
                 checkpoint=None, full_from_pool: bool = False) -> None:
     from tqdm import tqdm
 
@@ -210,7 +210,7 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
 
     clips_by_name = {c.name: c for c in clips}
     attacker_clips = [c.name for c in clips if {"turn_left", "turn_right"} <= set(attacker_segments(clip_performance(c)))]
-    tallies = {s: Tally(full_only=full_only) for s in species_list}
+    tallies = {s: Tally() for s in species_list}
     calib: dict = {}
     cost = Counter()
     jobs = [(k, subj, sp) for k, subj in enumerate(subjects) for sp in species_list]
@@ -230,7 +230,7 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
         calib.setdefault(sp, {})[subj.name] = {**perf.info, "actions": list(perf.actions)}
         portrait = env.portrait_template(subj.portrait)
         acts = perf.actions if sp in ("face_swap", "morph_bridge") else None
-        for c in range(0 if full_only else n):
+        for c in range(n):
             rng = np.random.default_rng(seed_of(seed, sp, subj.name, c))
             ch = env.challenge(rng, acts)
             res, emb, _ = judge_cached(env, perf, ch, rng)
@@ -249,19 +249,8 @@ def run_attacks(env: Env, subjects, species_list, clips, n: int, n_full: int, se
                 t = tallies[sp]
                 t.full_attempts += 1
                 t.full_passes += int(full.passed)
-                if not full_only:
-                    cached, _, _ = judge_cached(env, perf, ch, np.random.default_rng(seed_of(seed, sp, subj.name, c, "x")))
-                    t.full_agree += int(full.passed == cached.passed)
-                else:
-                    emb_full = None
-                    if full.best_frame is not None:
-                        emb_full = getattr(full, "templates", {}).get(full.best_frame_index)
-                        if emb_full is None:
-                            try:
-                                emb_full = env.engine.analyze(full.best_frame, role="live").template
-                            except Exception:  # noqa: BLE001
-                                pass
-                    t.add(subj.name, full.passed, matched(env, emb_full, portrait, full), full.reasons)
+                cached, _, _ = judge_cached(env, perf, ch, np.random.default_rng(seed_of(seed, sp, subj.name, c, "x")))
+                t.full_agree += int(full.passed == cached.passed)
             cost[sp + "_full_s"] += time.perf_counter() - t1
         out["species"] = {s: t.to_dict() for s, t in tallies.items()}
         out["calibration"] = calib
@@ -422,12 +411,11 @@ def main(argv=None) -> int:
     unknown = set(species) - set(ALL_SPECIES)
     if unknown:
         ap.error(f"unknown species {sorted(unknown)}; known: {ALL_SPECIES}")
-    ok, full_only = True, False
     t0 = time.perf_counter()
     env = Env(pad=not args.no_pad)
     out: dict = {"passive_pad": not args.no_pad, "fps": 10.0, "frame_size": [640, 480], "jpeg_quality": 80, "seed": args.seed,
                  "challenges_per_subject": args.challenges, "identity_threshold": env.identity_thr,
-                 "match_threshold": env.match_thr, "match_fmr": MATCH_FMR, "shortcut": ok}
+                 "match_threshold": env.match_thr, "match_fmr": MATCH_FMR}
     n_casia = args.subjects * 4 // 10
     subjects = load_subjects(env.engine, data, n_lfw=args.subjects - n_casia, n_casia=n_casia)
     if args.subject_range:
@@ -447,9 +435,8 @@ def main(argv=None) -> int:
             except Exception as e:  # noqa: BLE001
                 log.warning("clip %s unusable: %s", p.name, e)
     if not args.no_bona_fide:
-        n_bona = min(args.bona_fide_challenges, args.full) if full_only else args.bona_fide_challenges
-        run_bona_fide(env, clips, n_bona, args.seed, out, full=full_only)
-        run_bona_fide(env, clips, n_bona, args.seed, out, full=full_only, reached_only=True)
+        run_bona_fide(env, clips, args.bona_fide_challenges, args.seed, out)
+        run_bona_fide(env, clips, args.bona_fide_challenges, args.seed, out, reached_only=True)
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     base = json.loads(path.read_text()) if args.merge and path.exists() else None
@@ -469,7 +456,7 @@ def main(argv=None) -> int:
         path.with_suffix(".md").write_text(f"# Liveness attack benchmark (ISO/IEC 30107-3)\n\n{table(o)}\n")
         return o
 
-    run_attacks(env, subjects, species, clips, args.challenges, args.full, args.seed, out, full_only, checkpoint=write,
+    run_attacks(env, subjects, species, clips, args.challenges, args.full, args.seed, out, checkpoint=write,
                 full_from_pool=args.full_from_pool)
     out = write(out, final=True)
     print(table(out))

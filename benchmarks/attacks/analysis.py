@@ -55,7 +55,7 @@ def encode(frame: np.ndarray) -> bytes:
     return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
 
 
-def analyze_pool(engine, frames: Sequence[np.ndarray | bytes], passive=None, name: str = "", **_) -> FramePool:
+def analyze_pool(engine, frames: Sequence[np.ndarray | bytes], passive=None, name: str = "") -> FramePool:
     """Encode ``frames`` as the terminal does and observe each with the library's ``observe_frame``."""
     from idmatch.liveness import ChallengeConfig, observe_frame
 
