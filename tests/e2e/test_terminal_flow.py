@@ -95,7 +95,7 @@ SYNC_BEGIN = """([bits, block, x0, y0, maxIdx]) => new Promise((resolve, reject)
   const v = document.getElementById('live-video');
   const c = document.createElement('canvas');
   const g = c.getContext('2d', {willReadFrequently: true});
-  const until = performance.now() + 40000;
+  const until = performance.now() + 60000;
   let last = -1;
   const read = () => {
     const k = v.videoWidth / 512;
@@ -120,8 +120,10 @@ SYNC_BEGIN = """([bits, block, x0, y0, maxIdx]) => new Promise((resolve, reject)
       last = n;
     }
     if (performance.now() > until) { reject(new Error('the clip never looped; last frame ' + last)); return; }
-    setTimeout(tick, 8);
+    next();
   };
+  // every frame the video presents (a timer can sleep through the loop's first frames on a busy machine)
+  const next = v.requestVideoFrameCallback ? () => v.requestVideoFrameCallback(tick) : () => setTimeout(tick, 8);
   tick();
 })"""
 
@@ -229,18 +231,47 @@ def live_form(request) -> dict:
     return out
 
 
-def live_answers(page) -> list:
-    """The JSON answers to the live-capture POSTs (for failure messages: every reason with its details)."""
-    out: list = []
+class LiveAnswers:
+    """The JSON answers to the live-capture POSTs (for failure messages: every reason with its details).
 
-    def on_response(r):
+    The response objects are kept as the events arrive and their bodies read only when asked for: reading a
+    body inside the event handler needs a round trip to the browser, and under load the test's next line
+    could run before the handler had finished (CI saw an empty list after the page had shown the answer)."""
+
+    def __init__(self) -> None:
+        self._responses: list = []
+        self._parsed: dict[int, dict] = {}
+
+    def on_response(self, r) -> None:
         if r.request.method == "POST" and LIVE.search(r.url):
+            self._responses.append(r)
+
+    def _get(self, i: int) -> dict:
+        if i not in self._parsed:
+            r = self._responses[i]
             try:
-                out.append(r.json())
+                self._parsed[i] = r.json()
             except Exception:
-                out.append({"status": r.status})
-    page.on("response", on_response)
-    return out
+                self._parsed[i] = {"status": r.status}
+        return self._parsed[i]
+
+    def __len__(self) -> int:
+        return len(self._responses)
+
+    def __getitem__(self, i: int) -> dict:
+        return self._get(range(len(self._responses))[i])
+
+    def __iter__(self):
+        return (self._get(i) for i in range(len(self._responses)))
+
+    def __bool__(self) -> bool:
+        return bool(self._responses)
+
+
+def live_answers(page) -> LiveAnswers:
+    answers = LiveAnswers()
+    page.on("response", answers.on_response)
+    return answers
 
 
 def track_live_posts(page) -> list:
@@ -258,7 +289,7 @@ def track_live_posts(page) -> list:
 
 
 def explain(page, answers) -> str:
-    return (f"server: {json.dumps(answers)[:4000]}\npage: {json.dumps(page.evaluate('window.idmatchCaptureTrace'))}\n"
+    return (f"server: {json.dumps(list(answers))[:4000]}\npage: {json.dumps(page.evaluate('window.idmatchCaptureTrace'))}\n"
             f"seen: {json.dumps(page.evaluate('window.__seen'))}")
 
 
