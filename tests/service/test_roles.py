@@ -87,6 +87,19 @@ def test_no_key_401_before_body_parsing(svc, method, path, ctype):
         assert r.json()["code"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
 
 
+FORBIDDEN_BODY = [(m, p, role) for m, p, role in FORBIDDEN if m in ("POST", "PUT")]
+
+
+@pytest.mark.parametrize("method,path,role", FORBIDDEN_BODY, ids=[f"{r}-{m}-{p}" for m, p, r in FORBIDDEN_BODY])
+def test_wrong_role_403_before_body_parsing(svc, method, path, role):
+    """A valid key of the wrong role with a body the parser cannot use: 403 (it may not call the route),
+    not 400/422 about the body -- the role is checked before the body is parsed."""
+    url = path.format(sid=SID, kid="key_000000000000")
+    r = svc.client.request(method, url, headers={**svc.h(role), "Content-Type": "multipart/form-data"})
+    assert r.status_code == 403, (role, method, path, r.text)
+    assert r.json()["code"] == "forbidden"
+
+
 def test_every_body_route_checks_its_key_first(svc):
     """Each /v1 route that takes a body uses KeyBeforeBodyRoute (a router added without it would parse first)."""
     from fastapi.routing import APIRoute

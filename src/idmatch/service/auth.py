@@ -84,9 +84,20 @@ def require(*roles: str):
     return dep
 
 
+def _required_roles(dependant) -> tuple[str, ...] | None:
+    """The roles of the :func:`require` guarding the route (or a dependency of it); None: no key needed."""
+    for d in dependant.dependencies:
+        roles = getattr(d.call, "roles", None)
+        if roles is None:
+            roles = _required_roles(d)
+        if roles is not None:
+            return tuple(roles)
+    return None
+
+
 def _requires_key(dependant) -> bool:
     """Whether the route (or a dependency of it) is guarded by :func:`require`."""
-    return any(getattr(d.call, "roles", None) is not None or _requires_key(d) for d in dependant.dependencies)
+    return _required_roles(dependant) is not None
 
 
 class KeyBeforeBodyRoute(APIRoute):
@@ -96,27 +107,36 @@ class KeyBeforeBodyRoute(APIRoute):
     authenticates every request that announces a body; one that announces none (no Content-Length, no
     Transfer-Encoding) still reached the parser unauthenticated -- ``Content-Type: multipart/form-data``
     without a boundary was answered 400 ``Missing boundary`` rather than 401 (issue 14). Role and rate
-    limit stay with ``require``, which looks the key up again."""
+    limit stay with ``require``, which looks the key up again. A key of the wrong role is refused here
+    too (403), so a clerk key sending an unparseable body to an admin route learns it may not call it,
+    not what is wrong with the body."""
 
     def get_route_handler(self):
         handler = super().get_route_handler()
-        if self.body_field is None or not _requires_key(self.dependant):
+        roles = _required_roles(self.dependant)
+        if self.body_field is None or roles is None:
             return handler                      # nothing is parsed before the dependencies run
 
         async def key_first(request: Request):
             from .limits import SCOPE_KEY
             from .problems import problem
 
-            if request.scope.get("state", {}).get(SCOPE_KEY) is None:     # the body guard has not seen a key
+            key = request.scope.get("state", {}).get(SCOPE_KEY)           # the body guard's look-up, if any
+            if key is None:
                 secret = _secret(request)
                 detail = None
                 if not secret:
                     detail = "an API key is required (Authorization: Bearer <key>)"
-                elif await run_in_threadpool(request.app.state.store.lookup_key, secret) is None:
-                    detail = "unknown or revoked API key"
+                else:
+                    key = await run_in_threadpool(request.app.state.store.lookup_key, secret)
+                    if key is None:
+                        detail = "unknown or revoked API key"
                 if detail is not None:
                     return problem(401, "unauthorized", detail, instance=request.url.path,
                                    headers={"WWW-Authenticate": "Bearer"})
+            if key.role not in roles:
+                return problem(403, "forbidden", f"role {key.role!r} may not call this endpoint "
+                               f"(needs {' or '.join(roles)})", instance=request.url.path)
             return await handler(request)
 
         return key_first
