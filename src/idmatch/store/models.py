@@ -70,7 +70,10 @@ class Template(Base):
 
 
 class StoredImage(Base):
-    """A raw upload kept (encrypted) only when the retention policy says so, until ``expires_at``."""
+    """An uploaded image (``kind``: ``portrait`` or ``live`` frame ``frame``), encrypted under ``key_id``, deleted
+    at ``expires_at`` by the purge. Kept when the retention policy says so; otherwise only the portrait held
+    between its upload and the decision, and, for a session sent to manual review, the portrait and a few
+    live frames until the review is decided (``SessionService._keep_images``)."""
     __tablename__ = "images"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
