@@ -201,3 +201,29 @@ def test_a_rolled_back_decision_enrols_nothing_and_a_restart_follows_the_feed(pa
     fresh = StoreGallery.open(a.store, a.settings)
     assert s1["id"] in fresh.index and fresh.applied == ga.applied and fresh.applied > 0 and fresh.sync() == 0
     assert a.count(RegSession, status="approved") == len(fresh.index) == 1
+
+
+def test_the_purge_compacts_the_feed_and_a_stale_worker_reloads(pair, monkeypatch):
+    """The feed does not grow for ever: the purge deletes rows older than FEED_KEEP_DAYS. A worker that has not
+    read the feed for FEED_STALE_S (so may have missed rows the purge deleted) reloads the whole gallery from
+    the approved sessions instead of following the feed -- and so still finds every approval."""
+    import datetime as dt
+
+    from idmatch.service import ports
+    from idmatch.store.store import FEED_KEEP_DAYS
+
+    a, app_b = pair
+    gb = _gallery(app_b)
+    gb.sync()
+    s1, r1 = a.register(a.images["same_a"], [a.images["same_b"]])
+    assert r1.json()["decision"] == "approved"
+    assert a.count(GalleryChange, op="add", ref_id=s1["id"]) == 1
+    # a day and more later: A's purge deletes the old rows; B, idle all the while, never read them
+    later = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(days=FEED_KEEP_DAYS, hours=1)
+    assert a.store.purge(now=later)["feed_rows_deleted"] == 1
+    assert a.count(GalleryChange) == 0 and s1["id"] not in gb.index
+    monkeypatch.setattr(gb, "synced_at", gb.synced_at - ports.FEED_STALE_S - 1)
+    gb.sync()
+    assert s1["id"] in gb.index, "the stale worker did not reload the gallery"
+    # a current worker follows the feed as before (nothing to read: no reload, nothing applied)
+    assert gb.sync() == 0 and s1["id"] in gb.index

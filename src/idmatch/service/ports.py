@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import weakref
 from typing import Iterable
 
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 # PostgreSQL advisory-lock namespaces (the two-int4 key space; the migration lock uses the bigint one)
 _PG_LOCK_IDENTITY = 74202
 _PG_LOCK_GALLERY = 74203
+# a worker whose last read of the change feed is older than this reloads the whole gallery instead: the
+# purge deletes feed rows after FEED_KEEP_DAYS (store.py), and the rows it missed may be among them
+FEED_STALE_S = 24 * 3600.0
 
 
 def _pg_xact_lock(tx, namespace: int, key: int) -> None:
@@ -71,6 +75,7 @@ class StoreGallery:
         self.store, self.index, self.policy = store, index, policy
         self.in_db = index.kind == "pgvector"
         self.applied = 0                     # the highest feed seq this index reflects
+        self.synced_at = time.monotonic()    # when the feed was last read to its end (or the gallery loaded)
         self._apply = threading.Lock()       # the index and ``applied`` change together
         self._ahead: set[str] = set()        # erased refs removed here before the feed's row was applied
         self._info = f"gallery_feed_{id(self)}"
@@ -105,6 +110,7 @@ class StoreGallery:
         with self._apply:
             n = self.index.rebuild(rows)
             self.applied, self._ahead = w, set()
+            self.synced_at = time.monotonic()
         return n
 
     def sync(self, tx=None) -> int:
@@ -118,10 +124,16 @@ class StoreGallery:
             return self._sync_in(db)
 
     def _sync_in(self, db) -> int:
+        if time.monotonic() - self.synced_at > FEED_STALE_S:
+            # the purge may have deleted rows this worker never read: start again from the approved sessions
+            log.info("duplicate-face gallery: feed not read for %.0f h, reloading", (time.monotonic() - self.synced_at) / 3600)
+            return self.load()
         since = self.applied
+        started = time.monotonic()
         rows = list(db.execute(select(GalleryChange.seq, GalleryChange.op, GalleryChange.ref_id)
                                .where(GalleryChange.seq > since).order_by(GalleryChange.seq)))
         if not rows:
+            self.synced_at = started
             return 0
         want = {ref for _, op, ref in rows if op == "add" and ref not in self.index}
         found = {sid: (h, t) for sid, h, t in approved_rows(self.store, want, db)} if want else {}
@@ -139,6 +151,7 @@ class StoreGallery:
                     self._ahead.discard(ref)
                 self.applied = seq
                 n += 1
+            self.synced_at = started
         return n
 
     def _mine(self, tx) -> dict:

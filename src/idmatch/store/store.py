@@ -20,13 +20,17 @@ from .anchor import Anchor
 from .crypto import Crypto
 from .db import make_engine, make_sessionmaker, migrate
 from .keys import load_or_create
-from .models import ApiKey, IdempotencyRecord, LineActivation, PolicyRow, RegSession, StoredImage, Template, utcnow
+from .models import (ApiKey, GalleryChange, IdempotencyRecord, LineActivation, PolicyRow, RegSession, StoredImage,
+                     Template, utcnow)
 
 log = logging.getLogger(__name__)
 
 ROLES = ("clerk", "reviewer", "auditor", "admin")
 _HEAD = "idmatch.audit_head"     # Session.info key: the last (seq, hash) this transaction appended
 SYSTEM_ACTOR = "system"
+# the gallery's change feed is kept this long; a worker that has not read it for a day reloads the gallery
+# (service/ports.py FEED_STALE_S), so six days of margin cover clock skew and a purge run at any hour
+FEED_KEEP_DAYS = 7
 
 
 class NotFoundError(IdmatchError):
@@ -192,7 +196,8 @@ class Store:
 
     # -- retention and erasure --------------------------------------------------------------------
     def purge(self, now: dt.datetime | None = None, *, actor: str = SYSTEM_ACTOR) -> dict:
-        """Delete expired retained images, expire stale undecided sessions (with their templates), old idempotency records."""
+        """Delete expired retained images, expire stale undecided sessions (with their templates), old idempotency
+        records and old rows of the gallery's change feed."""
         now = now or utcnow()
         with self.session() as db, db.begin():
             n_img = db.execute(delete(StoredImage).where(StoredImage.expires_at <= now)).rowcount
@@ -204,7 +209,12 @@ class Store:
                 db.execute(delete(StoredImage).where(StoredImage.session_id.in_(stale)))
                 db.execute(update(RegSession).where(RegSession.id.in_(stale)).values(status="expired"))
             n_idem = db.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at <= now - dt.timedelta(days=1))).rowcount
-            result = {"images_deleted": n_img, "sessions_expired": len(stale), "templates_deleted": n_tpl, "idempotency_deleted": n_idem}
+            # the gallery's change feed: a worker that has not read it for FEED_STALE_S reloads the whole
+            # gallery instead (service/ports.py), so rows older than FEED_KEEP_DAYS are read by no one
+            n_feed = db.execute(delete(GalleryChange).where(
+                GalleryChange.created_at <= now - dt.timedelta(days=FEED_KEEP_DAYS))).rowcount
+            result = {"images_deleted": n_img, "sessions_expired": len(stale), "templates_deleted": n_tpl,
+                      "idempotency_deleted": n_idem, "feed_rows_deleted": n_feed}
             self.audit(db, "retention_purge", actor=actor, payload=result)
         self.compact()
         return result
