@@ -15,6 +15,10 @@ what is measured is what a correct estimator must satisfy:
     noise a nod must rise above), and how the two estimators' pitch traces agree there.
 (c) CPU per frame at the work size (``time.process_time``, one thread): the pose alone given the
     detector's landmarks (five points), or the 68-point predictor plus solvePnP given its box.
+(d) labelled head poses: the six InspireFace test images labelled by file name (yaw left/right,
+    pitch up/down, roll left/right; different people, strong poses): does each estimator read
+    the labelled direction? Pitch is taken from each estimator's median pitch on the LFW photos
+    (mostly frontal) since a single photo has no start pose. The labels give a sign, not an angle.
 
 Mirror errors are in each estimator's own degrees; since the two read different amplitudes for
 the same turn, each error is also divided by that estimator's median clip turn amplitude.
@@ -42,7 +46,7 @@ from benchmarks.common import REPORTS, require_data  # noqa: E402
 log = logging.getLogger("pose_error")
 
 WORK = 320
-N_LFW, N_CASIA = 200, 100
+N_LFW, N_CASIA = 200, 100     # the shared data holds 40 CASIA people; LFW photos with a second face drop out
 CLIP_FRAMES = 150
 MIRROR_EVERY = 5
 TURNED, FRONTAL = 15.0, 7.0
@@ -79,6 +83,7 @@ def mirror_errors(engine, images: list[tuple[str, np.ndarray]]) -> dict:
     """Per source and estimator: yaw and pitch mirror errors (see the module docstring)."""
     rows: dict[str, dict[str, list[tuple[float, float]]]] = {}
     failed: dict[str, dict[str, int]] = {}
+    pitch: dict[str, dict[str, list[float]]] = {}
     for source, img in images:
         a, b = poses(engine, img), poses(engine, cv2.flip(img, 1))
         if a is None or b is None:
@@ -90,15 +95,40 @@ def mirror_errors(engine, images: list[tuple[str, np.ndarray]]) -> dict:
                 continue
             rows.setdefault(source, {e: [] for e in ESTIMATORS})[est].append(
                 (abs(a[est].yaw + b[est].yaw), abs(a[est].pitch - b[est].pitch)))
+            pitch.setdefault(source, {e: [] for e in ESTIMATORS})[est].append(a[est].pitch)
     out = {}
     for source, by in rows.items():
         out[source] = {"faces": max(len(v) for v in by.values())}
         for est, v in by.items():
             e = np.asarray(v)
             out[source][est] = {"failed": failed[source][est],
+                                "pitch_value_median": round(float(np.median(pitch[source][est])), 2),
                                 **{f"{ax}_{q}": round(float(np.quantile(e[:, k], qq)), 2)
                                    for k, ax in enumerate(("yaw", "pitch"))
                                    for q, qq in (("median", 0.5), ("p90", 0.9), ("max", 1.0))}}
+    return out
+
+
+def labelled_poses(engine, data: Path, pitch0: dict[str, float]) -> dict:
+    """(d): each labelled image's reading and whether its sign matches the label."""
+    axis = {"yaw_left": ("yaw", -1), "yaw_right": ("yaw", 1), "pitch_up": ("pitch", 1), "pitch_down": ("pitch", -1),
+            "roll_left": ("roll", -1), "roll_right": ("roll", 1)}
+    out = {}
+    for r in csv.DictReader(open(data / "quality/labels.csv")):
+        if r["condition"] != "pose" or r["value"] not in axis:
+            continue
+        ax, sign = axis[r["value"]]
+        p = poses(engine, _work(cv2.imread(str(data / r["path"]))))
+        row: dict = {"label": r["value"]}
+        for est in ESTIMATORS:
+            q = None if p is None else p[est]
+            if q is None:
+                row[est] = None
+                continue
+            v = getattr(q, ax) - (pitch0[est] if ax == "pitch" else 0.0)
+            row[est] = {"yaw": round(q.yaw, 1), "pitch_from_frontal": round(q.pitch - pitch0[est], 1),
+                        "roll": round(q.roll, 1), "matches_label": bool(np.sign(v) == sign)}
+        out[Path(r["path"]).name] = row
     return out
 
 
@@ -196,10 +226,11 @@ def main() -> int:
     for src in mirror.values():
         for e in ESTIMATORS:
             src[e]["yaw_median_per_amplitude"] = round(src[e]["yaw_median"] / amp[e], 3)
+    labelled = labelled_poses(eng, data, {e: mirror["lfw"][e]["pitch_value_median"] for e in ESTIMATORS})
     agg = {e: {k: round(float(np.nanmedian([c[e][k] for c in per_clip.values() if c[e][k] is not None])), 3)
                for k in ("yaw_amplitude", "pitch_in_turns_median_abs", "pitch_per_yaw_slope", "frontal_pitch_std")}
            for e in ESTIMATORS}
-    out = {"work_side": WORK, "mirror": mirror, "clips_median": agg, "clips": per_clip,
+    out = {"work_side": WORK, "mirror": mirror, "labelled": labelled, "clips_median": agg, "clips": per_clip,
            "cost_ms_per_frame": {e: {"median": round(float(np.median(v)), 3), "p90": round(float(np.quantile(v, 0.9)), 3)}
                                  for e, v in cost.items()},
            "traces": traces}
@@ -233,6 +264,12 @@ def markdown(out: dict) -> str:
                  f"{f['pitch_in_turns_median_abs']} / {g['pitch_in_turns_median_abs']} | {f['pitch_per_yaw_slope']} / "
                  f"{g['pitch_per_yaw_slope']} | {f['frontal_pitch_std']} / {g['frontal_pitch_std']} | {d['yaw_corr']} | "
                  f"{d['frontal_pitch_corr']} |")
+    L += ["", "## Labelled head poses (InspireFace test images; yaw / pitch from the LFW median / roll, ✓ = the label's sign)", "",
+          "| image | label | five_point | dense68 |", "|---|---|---|---|"]
+    for img, d in out["labelled"].items():
+        cells = [("no face" if d[e] is None else f"{d[e]['yaw']} / {d[e]['pitch_from_frontal']} / {d[e]['roll']} "
+                  f"{'✓' if d[e]['matches_label'] else '✗'}") for e in ESTIMATORS]
+        L.append(f"| {img} | {d['label']} | {cells[0]} | {cells[1]} |")
     c = out["cost_ms_per_frame"]
     L += ["", "## CPU per frame (ms, median / p90)", "",
           *[f"* {e}: {v['median']} / {v['p90']}" for e, v in c.items()], "",

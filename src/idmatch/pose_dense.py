@@ -10,7 +10,10 @@ Measured at the 320-px work size: mirror error (median / p90) on 162 LFW photos 
 (3.0 / 7.1°), pitch 0.6 / 2.3° (2.5 / 6.4°). Against it: single-frame outliers up to 16-25° of
 yaw mirror error (the predictor losing a turned face), a noisier pitch on talking frontal faces
 (median std 3.6° vs 2.6°: the chin and mouth corners move) and 5.1 ms of CPU a frame against
-0.3 ms (about +0.45 s on a 2 s, 86-frame challenge).
+0.3 ms (about +0.45 s on a 2 s, 86-frame challenge). On the six labelled strong-pose InspireFace
+images it reads the labelled direction on 3 (five points: 5, though its "look up" and "look down"
+read only -2° and -3.5° of pitch): near profile or chin down the predictor's landmarks fail. Better
+near frontal, where the challenge's turns and nods live; not a drop-in replacement.
 
 The 3-D model: the six-point generic face of S. Mallick, "Head Pose Estimation using OpenCV and
 Dlib" (LearnOpenCV, 2016) -- nose tip (0, 0, 0), chin (0, -330, -65), the outer eye corners
