@@ -16,6 +16,8 @@ and outside it (background); at the analysis' 320-px work size (``FaceEngine.dec
 the liveness check holds for every frame for free) the flat sigma; between consecutive full-size
 frames the temporal residual. A capture's value is the median over its frames (pairs). Also the
 CPU of the work-size flat sigma over a whole capture (the cost a reason would add per challenge).
+Last, each ``injected_warp`` capture is judged by the shipped check (``check_challenge`` against a
+challenge with the capture's own prompt schedule), to show which existing reasons already stop it.
 
 Run:  PYTHONPATH=src nice .venv/bin/python benchmarks/injected_frames.py
       (writes reports/injected_frames.json, .md and .png)
@@ -136,6 +138,23 @@ def sheet_capture(subject, medium: str, rng: np.random.Generator) -> list[np.nda
     return frames
 
 
+def judge_warps(engine, captures: dict[str, list[bytes]], schedules: dict) -> dict:
+    """The shipped check's verdict on each injected-warp capture (reasons), for context."""
+    from idmatch.liveness import Challenge, check_challenge
+    from idmatch.liveness.passive import PassiveLiveness
+
+    pad = PassiveLiveness(engine=engine)
+    out = {}
+    for key, jpegs in captures.items():
+        sc = schedules[key]
+        ch = Challenge(nonce=key, steps=list(sc.steps), issued_at=0.0, expires_at=9e9,
+                       prompt_at=list(sc.prompt_at), capture_s=sc.capture_s)
+        res = check_challenge(engine, ch, jpegs, now=1.0, passive=pad, frame_times=sc.times)
+        out[key] = {"passed": res.passed, "reasons": res.reasons}
+        log.info("judged %s: %s", key, res.reasons or "passed")
+    return out
+
+
 def summary(values: list[float]) -> dict:
     v = np.asarray(values, np.float64)
     return {"n": int(v.size), "min": round(float(v.min()), 3), "p10": round(float(np.quantile(v, 0.1)), 3),
@@ -153,6 +172,7 @@ def main() -> int:
     data = require_data()
     eng = FaceEngine()
     rng = np.random.default_rng(SEED)
+    schedules: dict[str, object] = {}
     captures: dict[str, dict[str, list[bytes]]] = {k: {} for k in
                                                     ("bona_fide", "print_planar", "replay_screen", "injected_warp",
                                                      "injected_denoised", "injected_bilateral")}
@@ -168,7 +188,9 @@ def main() -> int:
             captures[species][s.name] = [_jpeg(f) for f in sheet_capture(s, medium, rng)]
         for steps in (("turn_left", "turn_right"), ("look_up", "turn_right")):
             sched = make_schedule(list(steps), rng)
-            captures["injected_warp"][f"{s.name}/{'+'.join(steps)}"] = [_jpeg(f) for f in warp_capture(s.frontal, sched, rng)]
+            key = f"{s.name}/{'+'.join(steps)}"
+            captures["injected_warp"][key] = [_jpeg(f) for f in warp_capture(s.frontal, sched, rng)]
+            schedules[key] = sched
     out: dict = {"frame": [640, 480], "jpeg_quality": 80, "fps": 10.0, "statistics": list(STATS), "species": {}}
     for species, caps in captures.items():
         rows = {name: {k: round(v, 4) for k, v in frame_stats(j, eng).items()} | {"frames": len(j)}
@@ -187,6 +209,7 @@ def main() -> int:
                     "captures": out["species"][sp]["summary"][k]["n"]}
                for sp in out["species"] if sp.startswith("injected")}}
         for k in STATS}
+    out["injected_warp_judged"] = judge_warps(eng, captures["injected_warp"], schedules)
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "injected_frames.json").write_text(json.dumps(out, indent=1))
     (REPORTS / "injected_frames.md").write_text(markdown(out))
@@ -210,6 +233,14 @@ def markdown(out: dict) -> str:
     for k, d in out["separation"].items():
         lines.append(f"| {k} | {d['bona_fide_min']:.2f} | " + " | ".join(
             f"{v['below_bona_fide_min']}/{v['captures']} (max {v['max']:.2f})" for sp, v in d.items() if sp != "bona_fide_min") + " |")
+    j = out.get("injected_warp_judged", {})
+    if j:
+        reasons: dict[str, int] = {}
+        for r in j.values():
+            for code in r["reasons"]:
+                reasons[code] = reasons.get(code, 0) + 1
+        lines += ["", f"The shipped check on the {len(j)} injected-warp captures: {sum(r['passed'] for r in j.values())} "
+                  "passed; reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + "."]
     c = out["cost_ms_per_capture_work_flat"]
     lines += ["", f"CPU of the work-size flat sigma over an {out['cost_frames_per_capture']}-frame capture: "
               f"median {c['median']:.1f} ms, max {c['max']:.1f} ms.", ""]
