@@ -258,9 +258,11 @@ def plot(out: dict, path: Path) -> None:
     keys = ("imm_flat_full", "imm_flat_work", "temporal")
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6))
     for ax, k in zip(axes, keys):
+        every = [r[k] for d in out["species"].values() for r in d["captures"].values()]
+        bins = np.histogram_bin_edges(every, bins=24)   # shared by all species, so the bars line up
         for sp, d in out["species"].items():
             v = [r[k] for r in d["captures"].values()]
-            ax.hist(v, bins=20, alpha=0.5, label=sp)
+            ax.hist(v, bins=bins, alpha=0.5, label=sp)
         ax.set_title(k)
         ax.set_xlabel("grey levels (per-capture median)")
     axes[0].legend(fontsize=7)

@@ -2,15 +2,19 @@
 sensor, so they carry no sensor noise (issue 12 item 3). Encoded as the terminal encodes its
 camera frames: 640x480 JPEG q80, 10 frames/s.
 
-* ``injected_warp`` -- the victim's most frontal photo animated digitally: a perspective warp of
-  the photo plane about the nose (yaw for turns, pitch for nods) following the prompt schedule
-  (:mod:`.schedule`), with a slow sub-pixel sway so no two frames repeat (the repeat check would
-  catch a still). The photo fills the frame (its borders replicated), the face at the bona fide
-  clips' framing. No camera model at all: what a face-animation tool's output looks like before
-  any noise is added.
+* ``injected_warp`` -- the victim's most frontal photo animated digitally, following the prompt
+  schedule (:mod:`.schedule`): a perspective warp of the photo plane about the nose (yaw for
+  turns, pitch for nods) plus a smooth displacement field that slides the nose off the face's
+  midline (sideways for turns, along it for nods: what a landmark-driven animation tool does),
+  and a head sway of a few pixels so consecutive frames differ like a live head's. The photo fills the frame (its borders replicated). No camera model
+  at all: a face-animation tool's output before any noise is added. It is a probe of the noise
+  floor, not a successful attack: the detector's landmarks barely follow a locally slid nose (a
+  probe on one CASIA face read 0-7° of yaw for the left slide, 11-18° for the right), so the
+  shipped check answers ``challenge_not_followed`` (``reports/injected_frames.md``). The denoised
+  real clips stand for a generator good enough to follow the prompts.
 * ``injected_denoised`` -- a real person's clip (the bona fide clips) re-rendered through a
-  denoiser, as a generator's clean output would be: ``cv2.fastNlMeansDenoisingColored`` (h=6, 11-px search) on
-  each 640x480 frame, then JPEG q80. ``injected_bilateral``: the same through a bilateral filter
+  denoiser, as a generator's clean output would be: ``cv2.fastNlMeansDenoisingColored`` (h=6,
+  11-px search) on each 640x480 frame, then JPEG q80. ``injected_bilateral``: the same through a bilateral filter
   (d=7, sigma 30/5), cheaper and milder.
 
 Not modelled: a generator's own artefacts (blending seams, temporal flicker), an attacker who adds
@@ -27,9 +31,12 @@ import numpy as np
 from .render import FOCAL, H, JPEG_Q, W
 from .schedule import Schedule, cue, plan_moves
 
-TURN_DEG = 30.0      # the photo plane's rotation at full amplitude of a turn
-NOD_DEG = 20.0
-FACE_PX = 120.0      # HeadPose.size of the face in the injected frame (the clips' close-ups read 100-160)
+TURN_DEG = 15.0      # the photo plane's rotation at full amplitude of a turn
+NOD_DEG = 10.0
+NOSE_TURN = 0.3      # nose slide at full amplitude, in face sizes (a 25° yaw if the detector's nose point followed it)
+NOSE_NOD = 0.15      # ... along the midline (13° of pitch, likewise)
+SWAY_PX = 5.0        # head sway amplitude (pixels)
+FACE_PX = 100.0      # HeadPose.size of the face in the injected frame (the clips' close-ups read 100-160)
 
 
 def encode(img: np.ndarray, quality: int = JPEG_Q) -> np.ndarray:
@@ -79,14 +86,29 @@ class WarpPerformer:
             pitch = NOD_DEG * level
         elif action == "look_down":
             pitch = -NOD_DEG * level
-        # a slow sway (0.6 px, 0.4°) so consecutive frames never repeat
+        # a slow sway of the head (0.4°, and the shift below)
         p1, p2, p3, p4 = self.sway
         yaw += 0.4 * math.sin(2 * math.pi * 0.5 * t + p1)
         pitch += 0.4 * math.sin(2 * math.pi * 0.4 * t + p2)
-        hm = _plane_homography(yaw, pitch, (W / 2.0, H / 2.0))
-        shift = np.array([[1, 0, 0.6 * math.sin(2 * math.pi * 0.7 * t + p3)],
-                          [0, 1, 0.6 * math.sin(2 * math.pi * 0.3 * t + p4)], [0, 0, 1]])
-        return cv2.warpPerspective(self.base, shift @ hm, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        nx = ny = 0.0
+        if action in ("turn_left", "turn_right"):
+            nx = (1.0 if action == "turn_left" else -1.0) * NOSE_TURN * FACE_PX * level
+        elif action in ("look_up", "look_down"):
+            ny = (-1.0 if action == "look_up" else 1.0) * NOSE_NOD * FACE_PX * level
+        img = self.base
+        if nx or ny:   # slide the nose region: a Gaussian displacement field centred on the nose
+            yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+            bump = np.exp(-((xx - W / 2.0) ** 2 + (yy - self.nose_y) ** 2) / (2 * (0.3 * FACE_PX) ** 2))
+            img = cv2.remap(img, xx - nx * bump, yy - ny * bump, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        hm = _plane_homography(yaw, pitch, (W / 2.0, self.nose_y))
+        sx = SWAY_PX * (0.6 * math.sin(2 * math.pi * 0.7 * t + p3) + 0.4 * math.sin(2 * math.pi * 1.3 * t + p1))
+        sy = SWAY_PX * (0.6 * math.sin(2 * math.pi * 0.5 * t + p4) + 0.4 * math.sin(2 * math.pi * 1.1 * t + p2))
+        shift = np.array([[1, 0, sx], [0, 1, sy], [0, 0, 1]])
+        return cv2.warpPerspective(img, shift @ hm, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    @property
+    def nose_y(self) -> float:
+        return H / 2.0 + 0.1 * FACE_PX
 
 
 def warp_capture(photo, schedule: Schedule, rng: np.random.Generator) -> list[np.ndarray]:

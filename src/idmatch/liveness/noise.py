@@ -6,7 +6,7 @@ measurements ``benchmarks/injected_frames.py`` compares on bona fide captures, r
 attacks and injected captures (``reports/injected_frames.md``). They are NOT a liveness reason:
 after the terminal's JPEG q80 every capture reads well under one grey level, and the real clips
 (H.264 re-encodes, denoised at the source) read the LEAST of all -- flat sigma 0.04-0.30 against
-0.13-0.25 for a digitally warped photo; temporal residual 0 on 7 of 15 clips (at least a tenth
+0.12-0.24 for a digitally warped photo; temporal residual 0 on 7 of 15 clips (at least a tenth
 of the frame identical from frame to frame: static backgrounds the source codec copied) -- so
 any noise floor that stops injected frames rejects real people first.
 A reason needs real terminal-camera captures to be set on; the benchmark is ready for them.
