@@ -40,8 +40,9 @@ def clip_paths(data: Path) -> list[Path]:
         sorted((v / "face_recognition").glob("*.mp4"))
 
 
-def to_camera(frame: np.ndarray, centre: tuple[float, float] | None) -> np.ndarray:
-    """Scale the clip frame to cover 640x480 and crop around ``centre`` (the face)."""
+def to_camera(frame: np.ndarray, centre: tuple[float, float] | None, encode: bool = True) -> np.ndarray:
+    """Scale the clip frame to cover 640x480 and crop around ``centre`` (the face); JPEG q80 and
+    decoded back unless ``encode`` is False."""
     h, w = frame.shape[:2]
     s = max(W / w, H / h)
     img = cv2.resize(frame, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
@@ -49,6 +50,8 @@ def to_camera(frame: np.ndarray, centre: tuple[float, float] | None) -> np.ndarr
     x0 = int(np.clip(cx - W / 2, 0, img.shape[1] - W))
     y0 = int(np.clip(cy - H / 2, 0, img.shape[0] - H))
     out = img[y0:y0 + H, x0:x0 + W]
+    if not encode:
+        return np.ascontiguousarray(out)
     ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, JPEG_Q])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 

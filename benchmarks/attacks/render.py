@@ -211,11 +211,14 @@ def room_background(rng: np.random.Generator) -> np.ndarray:
 
 
 def camera(scene: np.ndarray, rng: np.random.Generator, blur: float = 0.7, noise: float = 2.5,
-           quality: int = JPEG_Q) -> np.ndarray:
-    """Sensor and codec: defocus, exposure flicker, noise, JPEG; returns the decoded BGR frame."""
+           quality: int | None = JPEG_Q) -> np.ndarray:
+    """Sensor and codec: defocus, exposure flicker, noise, JPEG; returns the decoded BGR frame
+    (``quality=None``: the sensor's frame before the codec)."""
     img = cv2.GaussianBlur(scene, (0, 0), blur) * float(rng.uniform(0.97, 1.03))
     img = img + noise * rng.standard_normal(img.shape, dtype=np.float32)
     img = np.clip(img, 0, 255).astype(np.uint8)
+    if quality is None:
+        return img
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 
