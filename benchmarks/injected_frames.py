@@ -11,7 +11,7 @@ Every capture is what the terminal sends: 640x480 frames, JPEG q80 (encoded once
 * ``injected_warp`` / ``injected_denoised`` / ``injected_bilateral`` -- ``benchmarks/attacks/injected``.
 
 Per frame (full size, as decoded from the JPEG): Immerkær's sigma over the whole frame and over
-its flat half (``idmatch.liveness.noise``), the flat sigma in the frame's centre third (the face)
+its flat half (``benchmarks.sensor_noise``), the flat sigma in the frame's centre third (the face)
 and outside it (background); at the analysis' 320-px work size (``FaceEngine.decode_work``, what
 the liveness check holds for every frame for free) the flat sigma; between consecutive full-size
 frames the temporal residual. A capture's value is the median over its frames (pairs). Also the
@@ -50,7 +50,7 @@ STATS = ("imm_full", "imm_flat_full", "imm_flat_face", "imm_flat_background", "i
 
 def frame_stats(jpegs: list[bytes], engine) -> dict[str, float]:
     """Median over the capture's frames of each statistic (see the module docstring)."""
-    from idmatch.liveness.noise import immerkaer_sigma, temporal_residual
+    from benchmarks.sensor_noise import immerkaer_sigma, temporal_residual
 
     per: dict[str, list[float]] = {k: [] for k in STATS}
     prev = None
@@ -73,7 +73,7 @@ def frame_stats(jpegs: list[bytes], engine) -> dict[str, float]:
 
 def _flat_ring(g: np.ndarray) -> float:
     """Flat sigma of the frame outside the centre third (the background around the head)."""
-    from idmatch.liveness.noise import immerkaer_sigma
+    from benchmarks.sensor_noise import immerkaer_sigma
 
     h, w = g.shape
     parts = [g[:h // 3], g[2 * h // 3:], g[h // 3:2 * h // 3, :w // 3], g[h // 3:2 * h // 3, 2 * w // 3:]]
@@ -85,7 +85,7 @@ def _flat_ring(g: np.ndarray) -> float:
 def work_cost_ms(jpegs: list[bytes], engine) -> float:
     """CPU (ms) of the work-size flat sigma over every frame of a capture, given the decoded work
     frames (the check decodes them anyway)."""
-    from idmatch.liveness.noise import immerkaer_sigma
+    from benchmarks.sensor_noise import immerkaer_sigma
 
     works = [cv2.cvtColor(engine.decode_work(b, 320)[0], cv2.COLOR_BGR2GRAY) for b in jpegs]
     t0 = time.process_time()

@@ -1,6 +1,6 @@
 """How wrong is the head pose on real people? The five-point estimator (:mod:`idmatch.pose`, the one
 the liveness check uses) against dlib's 68 points + ``cv2.solvePnP`` on a 3-D mean face
-(:mod:`idmatch.pose_dense`). Issue 12 item 6. No ground-truth angles exist for these faces, so
+(:mod:`benchmarks.pose_dense`). Issue 12 item 6. No ground-truth angles exist for these faces, so
 what is measured is what a correct estimator must satisfy:
 
 (a) mirror consistency: a face and its mirror image have opposite yaw and the same pitch, so
@@ -62,7 +62,7 @@ def poses(engine, img: np.ndarray, cost: dict[str, list[float]] | None = None) -
     """Both estimators on the one face of ``img`` (None: not exactly one face)."""
     from idmatch.detect import choose_face, find_faces
     from idmatch.pose import estimate_pose
-    from idmatch.pose_dense import estimate_pose_dense
+    from benchmarks.pose_dense import estimate_pose_dense
 
     found, _ = find_faces(img, engine.detector, engine.config.detection)
     if len(found) != 1:

@@ -1,4 +1,4 @@
-"""Sensor-noise measurements (idmatch.liveness.noise): the estimator reads known noise, and on real
+"""Sensor-noise measurements (benchmarks.sensor_noise): the estimator reads known noise, and on real
 data it responds to sensor noise and denoising -- but the real clips read less noise than an
 injected (digitally warped) photo, which is why no ``no_sensor_noise`` reason ships
 (reports/injected_frames.md)."""
@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # benchmarks.attacks
 
-from idmatch.liveness.noise import immerkaer_sigma, temporal_residual
+from benchmarks.sensor_noise import immerkaer_sigma, temporal_residual
 
 
 def _scene() -> np.ndarray:

@@ -1,16 +1,20 @@
-"""The 68-point + solvePnP head pose (idmatch.pose_dense, not used by default): its sign convention
+"""The 68-point + solvePnP head pose (benchmarks.pose_dense, not used by default): its sign convention
 is the five-point estimator's, it recovers a known rotation of its own model, and on real photos
 it is mirror-consistent (reports/pose_error.md measured it: yaw 1.7° median on LFW vs 3.1° for
 the five-point estimator, pitch 0.75° vs 3.7°)."""
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from idmatch.pose_dense import LANDMARKS, MODEL, estimate_pose_dense, pose_from_landmarks
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # benchmarks
+
+from benchmarks.pose_dense import LANDMARKS, MODEL, estimate_pose_dense, pose_from_landmarks  # noqa: E402
 
 
 def _project(yaw: float, pitch: float, w: int = 320, h: int = 240) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Head pose from dlib's 68 landmarks and a 3-D mean face (``cv2.solvePnP``): an alternative to
-the five-point :func:`idmatch.pose.estimate_pose`, NOT used by the liveness check or quality.
+the five-point :func:`idmatch.pose.estimate_pose`, NOT used by the liveness check or quality -- a
+measurement tool of the benchmarks, kept out of the package (the library has one pose estimator).
 
 Why it exists: the five-point estimator has no 3-D model, so a mirrored frame reads 4-8° (up to
 13°) different yaw and a real 20-25° turn reads 10-12° of spurious pitch (issue 12 item 6).
@@ -35,7 +36,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .pose import HeadPose
+from idmatch.pose import HeadPose
 
 LANDMARKS = (30, 8, 36, 45, 48, 54)   # nose tip, chin, outer eye corners (image left, right), mouth corners
 MODEL = np.array([[0.0, 0.0, 0.0], [0.0, 330.0, 65.0], [-225.0, -170.0, 135.0], [225.0, -170.0, 135.0],
