@@ -194,14 +194,15 @@ def _continuous_parallax(frames: AnalyzedFrames, start: int, peak: int, cfg: Cha
     """The turn's parallax from ``start`` to ``peak``, measured only over continuous footage: the
     window is split at every consecutive pair whose appearance change (:mod:`.continuity`) exceeds
     ``cfg.max_cut_change`` and the best piece counts -- flow across a cut between two photos reads
-    as depth. A turn split by cuts is noted in ``cut_turns`` (step -> parallax across the cuts)."""
+    as depth -- but never more than the whole window's (a false cut must not make a sheet's turn
+    pass). A turn split by cuts is noted in ``cut_turns`` (step -> parallax across the cuts)."""
     if cfg.max_cut_change is None:
         return _window_parallax(frames, start, peak)
     cuts = [(c.a, c.b) for c in changes(frames.observations, start, peak) if c.change > cfg.max_cut_change]
     if not cuts:
         return _window_parallax(frames, start, peak)
-    cut_turns[step] = _window_parallax(frames, start, peak)
-    return max(_window_parallax(frames, a, b) for a, b in continuous_pieces(start, peak, cuts))
+    whole = cut_turns[step] = _window_parallax(frames, start, peak)
+    return min(whole, max(_window_parallax(frames, a, b) for a, b in continuous_pieces(start, peak, cuts)))
 
 
 def _turn_evidence(frames: AnalyzedFrames, steps: Sequence[str], done: Sequence[int | None], yaw0: float,
