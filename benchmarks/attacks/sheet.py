@@ -128,6 +128,7 @@ class Target:
     delta: dict[str, float] = field(default_factory=dict)
     page: int = 0
     probe: dict | None = None      # pose the library read at calibration
+    via: tuple[int, ...] = ()      # flipbook: intermediate-pose pages shown on the way to ``page``
 
 
 @dataclass
@@ -139,8 +140,9 @@ class SheetPerformer:
     background: np.ndarray
     shake: Shake
     targets: dict[str, Target] = field(default_factory=dict)
-    swap_band: float = 0.0        # flipbook: level band around 0.5 in which the page is being swapped
+    swap_band: float = 0.0        # flipbook: level band around each page change in which the page is being swapped
     rest_page: int = 0
+    swap_shift_mm: float = 120.0  # flipbook: how far the hand pulls the pages apart (0: a stack, swapped in place)
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -152,10 +154,15 @@ class SheetPerformer:
             tg = self.targets[action]
             p = p.plus(**{k: level * v for k, v in tg.delta.items()})
             if tg.page != self.rest_page:
-                page = tg.page if level >= 0.5 else self.rest_page
-                if self.swap_band > 0 and abs(level - 0.5) < self.swap_band:
+                # pages shown in order (rest, intermediate ones, the turned one), each change at an
+                # equal share of the move: one change at level 0.5 without intermediate pages
+                pages = (self.rest_page, *tg.via, tg.page)
+                cuts = [j / len(pages) for j in range(1, len(pages))]
+                page = pages[sum(level >= c for c in cuts)]
+                near = min(abs(level - c) for c in cuts)
+                if self.swap_band > 0 and self.swap_shift_mm > 0 and near < self.swap_band:
                     # the hand pulls one page down and the next one up
-                    p = replace(p, shift_y=p.shift_y + 120.0 * (1 - abs(level - 0.5) / self.swap_band))
+                    p = replace(p, shift_y=p.shift_y + self.swap_shift_mm * (1 - near / self.swap_band))
         if t is not None:
             p = p.plus(**self.shake.at(t))
         return p, page

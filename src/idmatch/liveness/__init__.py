@@ -24,9 +24,10 @@ with a nonce and a deadline, keeps it keyed by nonce, and checks the frames the 
 Steps: ``turn_left``, ``turn_right`` (the subject's own left/right, unmirrored frames),
 ``look_up``, ``look_down``, ``move_closer``. Reason codes (stable strings, ``check.REASONS``):
 ``challenge_expired``, ``too_few_frames``, ``no_face``, ``multiple_faces``, ``identity_changed``,
-``static_sequence``, ``challenge_not_followed``, ``spoof_suspected``. Nonces must be accepted
-once: that bookkeeping belongs to the caller (the service), which should look the challenge up
-by nonce and never trust one echoed back by the client.
+``static_sequence``, ``challenge_not_followed``, ``spoof_suspected``, ``no_depth``, ``frame_cut``
+and the rest of ``check.REASONS``. Nonces must be accepted once: that bookkeeping belongs to the
+caller (the service), which should look the challenge up by nonce and never trust one echoed back
+by the client.
 """
 from __future__ import annotations
 

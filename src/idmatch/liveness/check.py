@@ -24,6 +24,7 @@ from ..pose import HeadPose
 from .challenge import TURNS, Challenge, ChallengeError
 from .config import ChallengeConfig
 from .frames import AnalyzedFrames, FrameReport, analyze_frames, frontalness
+from .continuity import changes, continuous_pieces
 from .parallax import parallax
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ REASONS = {
     "reaction_timing": "a movement started before its prompt was shown or long after it: not a live reaction",
     "challenge_not_followed": "the head movements do not follow the requested steps in order",
     "no_depth": "the head turn shows no depth: the face moves like a flat or folded sheet, not a head",
+    "frame_cut": "the head turn shows depth only across a cut between two different images (a swapped photo): "
+                 "no continuous part of the turn moves like a head",
     "spoof_suspected": "the passive check scores the frames as a print or screen replay",
 }
 POSE_ACTIONS = ("turn_left", "turn_right", "look_up", "look_down")
@@ -63,6 +66,7 @@ class ChallengeResult:
     min_similarity: float | None = None
     parallax: list[float | None] = field(default_factory=list)   # per step: 3-D evidence of turns (None: not a turn)
     match_frames: list[int] = field(default_factory=list)         # frames the ID portrait must also match: turned ones
+    cut_turns: list[int] = field(default_factory=list)            # steps whose turn window holds a cut (continuity.py)
     timings_ms: dict[str, float] = field(default_factory=dict)
     best_frame: np.ndarray | None = field(default=None, repr=False)  # BGR image of the best frame
     templates: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # frame index → SFace template
@@ -75,6 +79,7 @@ class ChallengeResult:
              "pad_score": r(self.pad_score), "pad_threshold": r(self.pad_threshold),
              "identity_threshold": r(self.identity_threshold), "min_similarity": r(self.min_similarity),
              "parallax": [r(p) for p in self.parallax], "match_frames": list(self.match_frames),
+             "cut_turns": list(self.cut_turns),
              "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()}}
         if per_frame:
             d["per_frame"] = [f.to_dict() for f in self.per_frame]
@@ -174,10 +179,39 @@ def _timing_ok(times: Sequence[float], challenge: Challenge, cfg: ChallengeConfi
     return bool(t[0] <= cfg.max_gap_s and t[-1] >= last_prompt + 1.0)
 
 
-def _turn_evidence(frames: AnalyzedFrames, steps: Sequence[str], done: Sequence[int | None], yaw0: float
+def _window_parallax(frames: AnalyzedFrames, first: int, last: int) -> float:
+    """Parallax over frames first..last, the grid placed in the first of them with a face."""
+    first = next((i for i in range(first, last + 1) if frames.faces[i] is not None), last)
+    if first >= last:
+        return 0.0
+    face, k = frames.faces[first], frames.gray_scale[first]
+    box = tuple(v * k for v in face.box)
+    return parallax(frames.grays[first:last + 1], box, face.inter_eye_distance * k).parallax
+
+
+def _continuous_parallax(frames: AnalyzedFrames, start: int, peak: int, cfg: ChallengeConfig,
+                         cut_turns: dict[int, float], step: int) -> float:
+    """The turn's parallax from ``start`` to ``peak``, measured only over continuous footage: the
+    window is split at every consecutive pair whose appearance change (:mod:`.continuity`) exceeds
+    ``cfg.max_cut_change`` and the best piece counts -- flow across a cut between two photos reads
+    as depth -- but never more than the whole window's (a false cut must not make a sheet's turn
+    pass). A turn split by cuts is noted in ``cut_turns`` (step -> parallax across the cuts)."""
+    if cfg.max_cut_change is None:
+        return _window_parallax(frames, start, peak)
+    cuts = [(c.a, c.b) for c in changes(frames.observations, start, peak) if c.change > cfg.max_cut_change]
+    if not cuts:
+        return _window_parallax(frames, start, peak)
+    whole = cut_turns[step] = _window_parallax(frames, start, peak)
+    return min(whole, max(_window_parallax(frames, a, b) for a, b in continuous_pieces(start, peak, cuts)))
+
+
+def _turn_evidence(frames: AnalyzedFrames, steps: Sequence[str], done: Sequence[int | None], yaw0: float,
+                   cfg: ChallengeConfig = ChallengeConfig(), cut_turns: dict[int, float] | None = None
                    ) -> tuple[list[float | None], list[int]]:
     """Parallax of each completed turn (from the last near-start-pose frame before it to the frame
-    where it peaked) and, per turn, the embedded frame that turned furthest (for the match)."""
+    where it peaked, over continuous footage only: see :func:`_continuous_parallax`) and, per turn,
+    the embedded frame that turned furthest (for the match)."""
+    cut_turns = {} if cut_turns is None else cut_turns
     reports = frames.reports
     par: list[float | None] = []
     turned: list[int] = []
@@ -201,9 +235,7 @@ def _turn_evidence(frames: AnalyzedFrames, steps: Sequence[str], done: Sequence[
         if start >= end or frames.faces[start] is None:
             start = max((i for i in range(prev_end, end) if frames.faces[i] is not None), default=end)
         if start < end:
-            face, k = frames.faces[start], frames.gray_scale[start]
-            box = tuple(v * k for v in face.box)
-            par.append(parallax(frames.grays[start:peak + 1], box, face.inter_eye_distance * k).parallax)
+            par.append(_continuous_parallax(frames, start, peak, cfg, cut_turns, len(par)))
         else:
             par.append(0.0)
         window = [i for i in frames.embedded if start <= i <= peak + 3]
@@ -272,9 +304,16 @@ def judge(challenge: Challenge, frames: AnalyzedFrames, identity_thr: float, now
         yaw0 = float(np.median([reports[i].pose.yaw for i in before]))
     else:
         yaw0 = 0.0
-    res.parallax, res.match_frames = _turn_evidence(frames, challenge.steps, res.step_frames, yaw0)
-    if cfg.min_parallax is not None and any(p is not None and p < cfg.min_parallax for p in res.parallax):
-        reasons.append("no_depth")
+    cut_turns: dict[int, float] = {}
+    res.parallax, res.match_frames = _turn_evidence(frames, challenge.steps, res.step_frames, yaw0, cfg, cut_turns)
+    res.cut_turns = sorted(cut_turns)
+    if cfg.min_parallax is not None:
+        flat = [k for k, p in enumerate(res.parallax) if p is not None and p < cfg.min_parallax]
+        # depth that showed only across a cut: the cut is what the capture shows, not a flat sheet
+        if any(k in cut_turns and cut_turns[k] >= cfg.min_parallax for k in flat):
+            reasons.append("frame_cut")
+        if any(not (k in cut_turns and cut_turns[k] >= cfg.min_parallax) for k in flat):
+            reasons.append("no_depth")
     if frames.pad_threshold is not None:
         scored = [reports[i].pad_score for i in valid if reports[i].pad_score is not None]
         res.pad_score = float(np.median(scored))

@@ -33,4 +33,10 @@ class ChallengeConfig:
     min_reaction_s: float = 0.2     # a step reached sooner than this after its prompt was anticipated
     max_step_s: float = 4.0         # ... and later than this after its prompt was not a reaction
     min_parallax: float | None = 0.03   # 3-D evidence of every turn (liveness/parallax.py); None: not checked
+    # a turn's depth counts only within continuous footage (liveness/continuity.py): consecutive frames
+    # whose appearance change (0-255 grey, motion-compensated) exceeds this are a cut. Bona fide only:
+    # the worst pair over every consecutive pair of the 15 real clips in ../shared/data/video (1 570
+    # pairs: fast turns, talking, camera zoom) is 14.8 (SadTalker KatieHill; hamilton 14.7, d12's fast
+    # turn 7.2); x 1.5 for unseen cameras and movements = 22. None: not checked.
+    max_cut_change: float | None = 22.0
 

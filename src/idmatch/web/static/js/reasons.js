@@ -35,7 +35,7 @@ export function reasonText(r) {
 /** The liveness check's reason codes for a failed attempt: each has a sentence ``ch.<code>`` in i18n.js that
  *  says in plain words what went wrong and what to do. Listed here so a test can check every one is worded. */
 export const CHALLENGE_CODES = ["challenge_not_followed", "reaction_timing", "frame_timing", "frozen_frames", "no_depth",
-  "face_jump", "identity_changed", "spoof_suspected", "static_sequence", "too_few_frames", "no_face", "multiple_faces",
+  "frame_cut", "face_jump", "identity_changed", "spoof_suspected", "static_sequence", "too_few_frames", "no_face", "multiple_faces",
   "challenge_expired"];
 
 /** One plain sentence for a failed attempt's code; an unknown code falls back to the server's message, never the code. */
