@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from idmatch.errors import BadImageError, ImageTooLargeError
-from idmatch.imaging import ImageLimits, decode_image
+from idmatch.imaging import DEFAULT_LIMITS, ImageLimits, _decode_jpeg_cv, _decode_pil, _pil_to_bgr, decode_image
 
 LFW_IMG = "verification/lfw_deepfunneled/images/Abel_Pacheco/Abel_Pacheco_0001.jpg"
 
@@ -55,6 +55,33 @@ def test_exif_orientation_is_applied():
     img = decode_image(buf.getvalue())
     assert img.shape[:2] == (80, 40)  # portrait after transpose
     assert img[:20].mean() > 200 and img[60:].mean() < 50  # white half now on top
+
+
+@pytest.mark.parametrize("side", [None, 320, 160, 100])
+def test_jpeg_fast_path_gives_pillows_pixels(shared_data, side):
+    """The OpenCV decode of a plain colour JPEG (liveness frames, most uploads) is the Pillow path's
+    raster, bit for bit, at full size and at each DCT scale ``decode_work`` picks."""
+    import cv2
+
+    frame = cv2.resize(cv2.imread(str(shared_data / LFW_IMG)), (640, 480))
+    for data in ((shared_data / LFW_IMG).read_bytes(), cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()):
+        fast = _decode_jpeg_cv(data, DEFAULT_LIMITS, draft_side=side)
+        assert fast is not None
+        pil, full_side = _decode_pil(data, DEFAULT_LIMITS, draft_side=side)
+        assert fast[1] == full_side and np.array_equal(fast[0], _pil_to_bgr(pil))
+
+
+def test_jpeg_fast_path_leaves_the_odd_cases_to_pillow(shared_data):
+    data = (shared_data / LFW_IMG).read_bytes()
+    grey = io.BytesIO()
+    Image.open(shared_data / LFW_IMG).convert("L").save(grey, format="JPEG")
+    rotated = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(shared_data / LFW_IMG).save(rotated, format="JPEG", exif=exif.tobytes())
+    for odd in (data[: len(data) // 2], grey.getvalue(), rotated.getvalue(), _reencode(shared_data / LFW_IMG, "PNG")):
+        assert _decode_jpeg_cv(odd, DEFAULT_LIMITS) is None
+    assert _decode_jpeg_cv(data, ImageLimits(work_max_pixels=10_000)) is None   # Pillow reduces it
 
 
 def test_truncated_jpeg_is_bad_image(shared_data):

@@ -232,3 +232,43 @@ def test_pitch_read_into_a_real_turn_is_no_conflict_but_a_nod_is():
     ok, _, _ = follow_steps(["turn_right", "turn_left"], _poses(nod[:60]), cfg, times, prompts)
     assert not ok     # a clear nod while the left turn is pending: not this challenge
 
+
+
+def test_embedded_subset_keeps_turn_peaks_and_last_frame():
+    """The shipped config embeds every 16th frame of a long capture (issue 12: SFace is the largest
+    cost after detection), and still every turn's peak (the turned-face match) and the last frame;
+    it is a subset of what every 8th frame embedded, so no comparison is added."""
+    from idmatch.liveness import ChallengeConfig
+    from idmatch.liveness.frames import FrameReport, _embedded_subset
+    from idmatch.pose import HeadPose
+
+    yaw = [0.0] * 90
+    for peak, sign in ((30, 1), (60, -1)):           # two turns of 25°, 0.7 s each at 10 frames/s
+        for i in range(peak - 4, peak + 4):
+            yaw[i] = sign * (25.0 - 5.0 * abs(i - peak))
+    reports = [FrameReport(index=i, faces=1, pose=HeadPose(yaw=y, pitch=0.0, roll=0.0, size=60.0)) for i, y in enumerate(yaw)]
+    valid = list(range(90))
+    emb = _embedded_subset(valid, reports, ChallengeConfig().embed_every)
+    assert ChallengeConfig().embed_every == 16
+    assert set(range(0, 90, 16)) | {30, 60, 89} == set(emb)
+    assert set(emb) <= set(_embedded_subset(valid, reports, 8))
+    assert _embedded_subset(valid[:16], reports, 16) == valid[:16]     # a short capture: every frame
+
+
+def test_pad_frames_are_those_of_every_8th_frame_embedding():
+    """PAD keeps its frames of before the identity sampling went to every 16th frame (scoring only
+    the embedded frames let one more flipbook through the attack benchmark)."""
+    from idmatch.liveness import ChallengeConfig
+    from idmatch.liveness.frames import FrameReport, _embedded_subset, _pad_subset
+    from idmatch.pose import HeadPose
+
+    for n in (40, 90, 150):
+        reports = [FrameReport(index=i, faces=1, pose=HeadPose(yaw=25.0 if i == n // 2 else 0.0, pitch=0.0, roll=0.0,
+                                                               size=60.0)) for i in range(n)]
+        valid = list(range(n))
+        cfg = ChallengeConfig()
+        old = _embedded_subset(valid, reports, 8)
+        old = old[::2] if len(old) > 16 else old                   # embed_every=8, pad_every=16
+        assert _pad_subset(valid, reports, _embedded_subset(valid, reports, cfg.embed_every), cfg) == old
+    every_frame = ChallengeConfig(embed_every=1, pad_every=1)     # benchmarks/liveness_cost.py's "before"
+    assert _pad_subset(valid, reports, valid, every_frame) == valid

@@ -73,7 +73,11 @@ def decode_image(source: str | os.PathLike | bytes | np.ndarray, limits: ImageLi
     """
     if isinstance(source, np.ndarray):
         return _normalise_array(source)
-    return _pil_to_bgr(_decode_pil(read_bytes(source, limits), limits)[0])
+    data = read_bytes(source, limits)
+    fast = _decode_jpeg_cv(data, limits)
+    if fast is not None:
+        return fast[0]
+    return _pil_to_bgr(_decode_pil(data, limits)[0])
 
 
 def decode_work(source: str | os.PathLike | bytes | np.ndarray, side: int,
@@ -89,8 +93,13 @@ def decode_work(source: str | os.PathLike | bytes | np.ndarray, side: int,
         full_side = max(full.shape[:2])
         img = full
     else:
-        pil, full_side = _decode_pil(read_bytes(source, limits), limits, draft_side=side)
-        img = _pil_to_bgr(pil)
+        data = read_bytes(source, limits)
+        fast = _decode_jpeg_cv(data, limits, draft_side=side)
+        if fast is not None:
+            img, full_side = fast
+        else:
+            pil, full_side = _decode_pil(data, limits, draft_side=side)
+            img = _pil_to_bgr(pil)
     s = min(1.0, side / max(img.shape[:2]))
     if s < 1.0:
         img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
@@ -129,6 +138,47 @@ def _decode_pil(data: bytes, limits: ImageLimits, draft_side: int | None = None)
     except Exception:  # malformed EXIF must not make a good image unusable
         log.debug("ignoring malformed EXIF orientation")
     return img, max(w, h)
+
+
+_CV_REDUCED = {1: "IMREAD_COLOR", 2: "IMREAD_REDUCED_COLOR_2", 4: "IMREAD_REDUCED_COLOR_4", 8: "IMREAD_REDUCED_COLOR_8"}
+
+
+def _decode_jpeg_cv(data: bytes, limits: ImageLimits, draft_side: int | None = None) -> tuple[np.ndarray, int] | None:
+    """The common case of :func:`_decode_pil` + :func:`_pil_to_bgr` in one libjpeg-turbo call: a
+    complete colour (YCbCr) JPEG with no EXIF rotation and no ``work_max_pixels`` reduction, decoded
+    by OpenCV straight to BGR at the DCT scale Pillow's ``draft`` picks. The pixels are the same
+    (both are libjpeg-turbo with its defaults; tests/test_imaging.py checks it) for about half the
+    CPU: no RGB raster, no copy, no colour swap -- it matters where a liveness capture decodes ~100
+    frames. Pillow still parses the header first, so the format, size and bomb checks are the same;
+    anything else (other formats, grey/CMYK, EXIF orientation, a stream without its end marker,
+    a decoder failure) returns None and takes the Pillow path, which decodes or raises as before."""
+    import cv2
+
+    if not data.startswith(b"\xff\xd8") or not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            if img.format != "JPEG" or img.mode != "RGB":
+                return None
+            w, h = img.size
+            _check_dimensions(w, h, limits)
+            if reduction_factor(w, h, limits.work_max_pixels) > 1 or img.getexif().get(0x0112, 1) != 1:
+                return None
+            if draft_side and max(w, h) > draft_side:
+                k = draft_side / max(w, h)
+                img.draft(None, (math.ceil(w * k), math.ceil(h * k)))   # the same DCT scale as _decode_pil
+            factor = w // img.size[0]
+    except Exception:  # noqa: BLE001 - the Pillow path decides (and raises the right error)
+        return None
+    flag = _CV_REDUCED.get(factor)
+    if flag is None:
+        return None
+    out = cv2.imdecode(np.frombuffer(data, np.uint8), getattr(cv2, flag) | cv2.IMREAD_IGNORE_ORIENTATION)
+    if out is None or out.ndim != 3 or (out.shape[1], out.shape[0]) != img.size:
+        return None
+    return out, max(w, h)
 
 
 def reduction_factor(w: int, h: int, work_max_pixels: int | None) -> int:

@@ -23,8 +23,9 @@ class ChallengeConfig:
     mirrored: bool = False          # frames are a mirrored (selfie-preview) image
     # server-owned capture (used when the challenge carries a prompt schedule)
     work_side: int = 320            # frames are detected (pose, tracking) at most this many pixels on their longer side
-    embed_every: int = 8            # identity: every n-th frame is embedded (and compared with its neighbours)
-    pad_every: int = 16             # passive PAD on every n-th frame with a face
+    embed_every: int = 16           # identity: every n-th frame is embedded (and compared with its neighbours); 8 before issue 12
+    pad_every: int = 16             # passive PAD on every n-th frame with a face (of the frames below, in long captures)
+    pad_sample_every: int = 8       # PAD's frames: those embedding every n-th frame picks (n at most embed_every)
     max_jump: float = 1.0           # face centre moving more than its width in 0.1 s = a cut (timed captures; real: <= 0.55)
     min_fps: float = 8.0            # median frame interval must be at most 1/min_fps
     max_gap_s: float = 0.6          # no hole in the capture longer than this
