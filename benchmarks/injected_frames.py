@@ -102,20 +102,10 @@ def _jpeg(img: np.ndarray) -> bytes:
 
 def bona_fide_raw(engine, data: Path) -> dict[str, list[np.ndarray]]:
     """Each real clip framed like the terminal's camera, before the JPEG."""
-    from benchmarks.attacks.clips import clip_paths, to_camera
-    from idmatch.detect import choose_face, find_faces
-    from idmatch.liveness.video import sample_frames
+    from benchmarks.attacks.clips import camera_frames, clip_paths
 
-    out = {}
-    for path in clip_paths(data):
-        raw, _ = sample_frames(path, 10.0, max_frames=BONA_FIDE_FRAMES)
-        found, _ = find_faces(raw[0], engine.detector, engine.config.detection)
-        centre = None
-        if found:
-            f = choose_face(found, raw[0].shape, engine.config.detection)
-            centre = (f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2)
-        out[f"{path.parent.name}/{path.stem}"] = [to_camera(fr, centre, encode=False) for fr in raw]
-    return out
+    return {f"{p.parent.name}/{p.stem}": camera_frames(p, engine, max_frames=BONA_FIDE_FRAMES, encode=False)
+            for p in clip_paths(data)}
 
 
 def sheet_capture(subject, medium: str, rng: np.random.Generator) -> list[np.ndarray]:

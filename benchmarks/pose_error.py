@@ -155,21 +155,13 @@ def trace_summary(ps: list) -> dict:
 
 def clip_frames(engine, data: Path) -> dict[str, list[np.ndarray]]:
     """The real clips framed like the terminal's camera (640x480 q80), decoded at the work size."""
-    from benchmarks.attacks.clips import clip_paths, to_camera
-    from idmatch.detect import choose_face, find_faces
-    from idmatch.liveness.video import sample_frames
+    from benchmarks.attacks.clips import camera_frames, clip_paths
 
     out = {}
     for path in clip_paths(data):
-        raw, _ = sample_frames(path, 10.0, max_frames=CLIP_FRAMES)
-        found, _ = find_faces(raw[0], engine.detector, engine.config.detection)
-        centre = None
-        if found:
-            f = choose_face(found, raw[0].shape, engine.config.detection)
-            centre = (f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2)
         frames = []
-        for fr in raw:
-            b = cv2.imencode(".jpg", to_camera(fr, centre, encode=False), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+        for fr in camera_frames(path, engine, max_frames=CLIP_FRAMES, encode=False):
+            b = cv2.imencode(".jpg", fr, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
             frames.append(engine.decode_work(b, WORK)[0])
         out[f"{path.parent.name}/{path.stem}"] = frames
     return out

@@ -56,6 +56,22 @@ def to_camera(frame: np.ndarray, centre: tuple[float, float] | None, encode: boo
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 
 
+def camera_frames(path: Path, engine, fps: float = 10.0, max_frames: int | None = None,
+                  encode: bool = True) -> list[np.ndarray]:
+    """A real clip sampled at ``fps`` and framed like the terminal's camera (:func:`to_camera`), the
+    crop centred on the face found in its first frame (the frame's centre when there is none)."""
+    from idmatch.detect import choose_face, find_faces
+    from idmatch.liveness.video import sample_frames
+
+    raw, _ = sample_frames(path, fps, max_frames=max_frames)
+    found, _ = find_faces(raw[0], engine.detector, engine.config.detection)
+    centre = None
+    if found:
+        f = choose_face(found, raw[0].shape, engine.config.detection)
+        centre = (f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2)
+    return [to_camera(fr, centre, encode=encode) for fr in raw]
+
+
 @dataclass
 class Clip:
     name: str
@@ -70,16 +86,7 @@ class Clip:
 
 
 def load_clip(path: Path, engine, passive, fps: float = 10.0, max_s: float = 20.0) -> Clip:
-    from idmatch.detect import choose_face, find_faces
-    from idmatch.liveness.video import sample_frames
-
-    raw, _ = sample_frames(path, fps, max_frames=int(max_s * fps))
-    found, _ = find_faces(raw[0], engine.detector, engine.config.detection)
-    centre = None
-    if found:
-        f = choose_face(found, raw[0].shape, engine.config.detection)
-        centre = (f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2)
-    frames = [to_camera(fr, centre) for fr in raw]
+    frames = camera_frames(path, engine, fps, max_frames=int(max_s * fps))
     return Clip(path.stem, analyze_pool(engine, frames, passive, name=path.stem))
 
 
