@@ -18,6 +18,15 @@ from .sheet import SheetPerformer, Target, calibrate, make_sheet, sheet_scene, t
 SPECIES = "print_flipbook"
 
 
+def pages_by_action(photos) -> dict[str, list[int]]:
+    """Per pose action, the photos' indices from the one that goes furthest that way."""
+    n = range(len(photos))
+    return {"turn_left": sorted(n, key=lambda i: -photos[i].yaw),
+            "turn_right": sorted(n, key=lambda i: photos[i].yaw),
+            "look_up": sorted(n, key=lambda i: -photos[i].pitch),
+            "look_down": sorted(n, key=lambda i: photos[i].pitch)}
+
+
 def build(subject, engine, rng: np.random.Generator) -> SheetPerformer:
     bg, shake = sheet_scene(rng)
     photos = subject.photos
@@ -26,11 +35,7 @@ def build(subject, engine, rng: np.random.Generator) -> SheetPerformer:
     perf = SheetPerformer(SPECIES, sheets, SheetPose(tilt=REST_TILT, z=Z0), rng, bg, shake,
                           swap_band=0.2, rest_page=rest_page)
     s = turn_sign(perf, engine, {"yaw": 40.0})
-    n = range(len(photos))
-    by = {"turn_left": sorted(n, key=lambda i: -photos[i].yaw),
-          "turn_right": sorted(n, key=lambda i: photos[i].yaw),
-          "look_up": sorted(n, key=lambda i: -photos[i].pitch),
-          "look_down": sorted(n, key=lambda i: photos[i].pitch)}
+    by = pages_by_action(photos)
     extra = {"turn_left": [{}, {"yaw": s * 20.0}, {"yaw": s * 35.0}],
              "turn_right": [{}, {"yaw": -s * 20.0}, {"yaw": -s * 35.0}],
              "look_up": [{}, {"tilt": 20.0}, {"tilt": 35.0}],

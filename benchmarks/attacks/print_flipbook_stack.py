@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .print_flipbook import pages_by_action
 from .print_planar import REST_TILT, Z0
 from .render import SheetPose
 from .sheet import SheetPerformer, Target, calibrate, make_sheet, sheet_scene, turn_sign
@@ -46,11 +47,7 @@ def build(subject, engine, rng: np.random.Generator) -> SheetPerformer:
     perf = SheetPerformer(SPECIES, sheets, SheetPose(tilt=REST_TILT, z=Z0), rng, bg, shake,
                           swap_band=0.2, rest_page=rest_page, swap_shift_mm=0.0)
     s = turn_sign(perf, engine, {"yaw": 40.0})
-    n = range(len(photos))
-    by = {"turn_left": sorted(n, key=lambda i: -photos[i].yaw),
-          "turn_right": sorted(n, key=lambda i: photos[i].yaw),
-          "look_up": sorted(n, key=lambda i: -photos[i].pitch),
-          "look_down": sorted(n, key=lambda i: photos[i].pitch)}
+    by = pages_by_action(photos)
     axis = {"turn_left": "yaw", "turn_right": "yaw", "look_up": "pitch", "look_down": "pitch"}
     extra = {"turn_left": [{}, {"yaw": s * 20.0}, {"yaw": s * 35.0}],
              "turn_right": [{}, {"yaw": -s * 20.0}, {"yaw": -s * 35.0}],
