@@ -80,6 +80,7 @@ class StoreGallery:
         self._ahead: set[str] = set()        # erased refs removed here before the feed's row was applied
         self._info = f"gallery_feed_{id(self)}"
         self._poller: threading.Thread | None = None
+        self._stop_polling = threading.Event()
         if not self.in_db:
             event.listen(store.sessionmaker, "after_commit", self._after_commit)
 
@@ -177,7 +178,7 @@ class StoreGallery:
         """A daemon thread applying the feed every ``interval_s`` while the store is open (an idle worker
         still forgets an erased face)."""
         ref = weakref.ref(self)
-        stop = threading.Event()
+        stop = self._stop_polling = threading.Event()
 
         def run() -> None:
             while not stop.wait(interval_s):
@@ -192,6 +193,13 @@ class StoreGallery:
 
         self._poller = threading.Thread(target=run, name="gallery-feed", daemon=True)
         self._poller.start()
+
+    def stop_polling(self) -> None:
+        """Stop the feed poller (if one runs) and wait for its last poll to end."""
+        self._stop_polling.set()
+        if self._poller is not None:
+            self._poller.join()
+            self._poller = None
 
     # -- FaceGallery --------------------------------------------------------------------------------
     def lock(self, tx) -> None:
