@@ -113,7 +113,7 @@ class DedupThreshold:
 
 def threshold_at_fmr(cal: Calibration, fmr: float) -> tuple[float, bool, str, float | None]:
     """Threshold for ``fmr``: the table where it measured that deep, the Gaussian-tail model below."""
-    lowest = cal.points[-1].fmr
+    lowest, _ = cal.fmr_range
     if fmr >= lowest * (1 - 1e-9):
         return cal.threshold_for(fmr), False, cal.name, None
     model = fit_tail(tail_points(cal))

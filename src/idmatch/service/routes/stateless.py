@@ -43,8 +43,7 @@ def check_fmr(engine, fmr: float, policy_fmr: float) -> float:
     if fmr > policy_fmr * (1 + 1e-9):
         raise ApiError(422, "fmr_out_of_range", f"fmr {fmr:g} is looser than the policy's {policy_fmr:g}; "
                        "a stateless check may only be stricter", details={"max_fmr": policy_fmr, "requested": fmr})
-    points = engine.calibration.points            # a missing/broken calibration stays a 500: it is ours
-    lowest = min(p.fmr for p in points)
+    lowest, _ = engine.calibration.fmr_range      # a missing/broken calibration stays a 500: it is ours
     if fmr < lowest * (1 - 1e-9):          # the library's own code for an unresolvable point (CLI, calibrate)
         raise ApiError(422, "calibration_insufficient_data",
                        f"calibration {engine.calibration.name!r} supports FMR down to {lowest:g}; {fmr:g} needs more",
