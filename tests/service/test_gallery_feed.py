@@ -162,7 +162,7 @@ def test_erasure_on_one_instance_leaves_the_other_instances_index(pair):
     assert a.store.erase_subject("resident_id", num)["sessions"] == 1
     assert ref not in ga.index
     if a.backend == "postgres":
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while ref in gb.index and time.monotonic() < deadline:
             time.sleep(0.05)
         assert ref not in gb.index, "B's poller did not apply the erasure"
