@@ -9,6 +9,9 @@ what the flipbook pages' cuts measure.
    ``print_flipbook_stack`` performance as the attack benchmark builds it (same seeds); for every
    rendered action the largest pair change, and whether that action swaps pages (its target page is
    not the rest page). A page swap that stays under the threshold is a cut the check cannot see.
+3. A second cue, measured and not adopted: the SFace similarity of the two frames of a pair (a swap
+   shows another photo of the person). Bona fide: every consecutive pair's; attacks: the pair with
+   the largest change in each swapping action. Reported as ``min_similarity`` / ``swap_similarity``.
 
 Run (a few minutes on the shared 2 cores; writes reports/flipbook_continuity.json):
     nice .venv/bin/python benchmarks/flipbook_continuity.py
@@ -33,6 +36,12 @@ log = logging.getLogger("flipbook_continuity")
 MARGIN = 1.5
 
 
+def _similarity(env, pool, pair) -> float:
+    from idmatch.match import cosine_score
+
+    return float(cosine_score(pool.template(env.engine, pair.a), pool.template(env.engine, pair.b)))
+
+
 def bona_fide(env, data: Path) -> dict:
     from benchmarks.attacks.clips import clip_paths
     from benchmarks.liveness_attacks import cached_clip
@@ -48,8 +57,10 @@ def bona_fide(env, data: Path) -> dict:
         if not ch:
             continue
         worst = max(ch, key=lambda c: c.change)
+        sims = [_similarity(env, clip.pool, c) for c in ch]
         clips[clip.name] = {"pairs": len(ch), "max": round(worst.change, 2), "at_pair": [worst.a, worst.b],
-                            "median": round(float(np.median([c.change for c in ch])), 2)}
+                            "median": round(float(np.median([c.change for c in ch])), 2),
+                            "min_similarity": round(min(sims), 3)}
         # the pairs the check looks at: inside the clip's real turns (frontal -> peak -> frontal)
         segs, _, _ = excursions(clip.pool)
         inside = [c.change for a in ("turn_left", "turn_right") for seg in segs.get(a, [])
@@ -59,7 +70,8 @@ def bona_fide(env, data: Path) -> dict:
             clips[clip.name]["turn_max"] = round(max(inside), 2)
             turn_pairs += inside
     worst = max(v["max"] for v in clips.values())
-    return {"clips": clips, "pairs": sum(v["pairs"] for v in clips.values()), "worst": worst, "margin": MARGIN,
+    sim_low = sorted((v["min_similarity"], k) for k, v in clips.items())
+    return {"lowest_similarities": sim_low[:3], "clips": clips, "pairs": sum(v["pairs"] for v in clips.values()), "worst": worst, "margin": MARGIN,
             "threshold_derived": round(worst * MARGIN, 1),
             # not used for the threshold (looked at after the attacks were measured): real turns only
             "turn_pairs": len(turn_pairs), "turn_worst": round(max(turn_pairs), 2) if turn_pairs else None}
@@ -74,7 +86,7 @@ def attacks(env, data: Path, n_subjects: int, seed: int, threshold: float) -> di
     subjects = load_subjects(env.engine, data, n_lfw=n_subjects - n_casia, n_casia=n_casia)
     out: dict = {}
     for sp in ("print_flipbook", "print_flipbook_stack"):
-        rows, swaps, seen = {}, 0, 0
+        rows, swaps, seen, sims = {}, 0, 0, []
         for k, subj in enumerate(subjects):
             sheet, perf = build_species(env, sp, subj, {}, [], k, seed)
             acts = {}
@@ -85,14 +97,19 @@ def attacks(env, data: Path, n_subjects: int, seed: int, threshold: float) -> di
                 ch = changes(pool.obs, idx[0], idx[-1])
                 tg = sheet.targets[action]
                 swapped = tg.page != sheet.rest_page
-                mx = max((c.change for c in ch), default=None)
+                top = max(ch, key=lambda c: c.change, default=None)
+                mx = None if top is None else top.change
                 acts[action] = {"page_swap": swapped, "via": list(tg.via), "max_change": None if mx is None else round(mx, 2)}
+                if swapped and top is not None:
+                    acts[action]["swap_similarity"] = round(_similarity(env, pool, top), 3)
+                    sims.append(acts[action]["swap_similarity"])
                 if swapped:
                     swaps += 1
                     seen += int(mx is not None and mx > threshold)
             rows[subj.name] = acts
             log.info("%s %s %s", sp, subj.name, acts)
-        out[sp] = {"subjects": rows, "actions_with_page_swap": swaps, "swaps_seen_as_cut": seen}
+        out[sp] = {"subjects": rows, "actions_with_page_swap": swaps, "swaps_seen_as_cut": seen,
+                   "swap_similarity_range": [min(sims), max(sims)] if sims else None}
     return out
 
 
