@@ -88,6 +88,54 @@ def test_frame_check_gives_coarse_guidance_only_and_needs_a_clerk(web, shared_da
     assert r.status_code in (400, 422) and r.json()["code"] == "bad_image"
 
 
+def test_frame_check_says_ok_only_with_the_face_inside_the_oval(web, shared_data, engine):
+    """Issue 15: "Good -- hold still" showed with half the face outside the oval (the old rule allowed the
+    face centre 15 % of the width off the middle, whatever the face's size). A real face moved across a
+    640x480 frame: ok while its inscribed ellipse stays inside the page's oval, ``off_centre`` once it
+    crosses the line, ``too_close`` when the face is larger than the oval."""
+    import cv2
+    import numpy as np
+
+    from idmatch.web.api import face_outside_oval
+
+    face = cv2.imdecode(np.frombuffer((shared_data / FACE).read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    box = engine.detect(face).face.box
+
+    def frame_with_face(cx: float, width: float, size=(640, 480)) -> tuple[bytes, tuple]:
+        """The LFW photo scaled so its face box is ``width`` of the frame, the face centred at (cx, 0.47)."""
+        w, h = size
+        s = width * w / box[2]
+        img = cv2.resize(face, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR)
+        canvas = np.full((h, w, 3), 120, np.uint8)
+        ox, oy = int(round(cx * w - (box[0] + box[2] / 2) * s)), int(round(0.47 * h - (box[1] + box[3] / 2) * s))
+        xs, ys = max(0, ox), max(0, oy)
+        xe, ye = min(w, ox + img.shape[1]), min(h, oy + img.shape[0])
+        canvas[ys:ye, xs:xe] = img[ys - oy:ye - oy, xs - ox:xe - ox]
+        return cv2.imencode(".png", canvas)[1].tobytes(), (w, h)
+
+    def check(cx, width, size=(640, 480)):
+        png, (w, h) = frame_with_face(cx, width, size)
+        r = web.post("/v1/frame-check", files={"image": ("f.png", png, "image/png")}, headers=web.h("clerk"))
+        assert r.status_code == 200, r.text
+        g = r.json()
+        assert g["faces"] == 1, g
+        return set(g["guidance"])
+
+    assert check(0.5, 0.28) == {"ok"}
+    # 14 % of the width off the middle: the old rule said "ok", a third of the face is outside the oval
+    assert "off_centre" in check(0.64, 0.28)
+    assert "off_centre" in check(0.36, 0.28)
+    # a wide camera shown cover-fitted in the 4:3 stage: the same frame position is further out on screen
+    assert check(0.5, 0.2, (1280, 720)) == {"ok"}
+    assert "off_centre" in check(0.61, 0.2, (1280, 720))
+    # larger than the oval: too close, not "move to the centre"
+    assert check(0.5, 0.52) >= {"too_close"} and "off_centre" not in check(0.5, 0.52)
+    # the geometry itself: a box filling the oval touches its line; a centred box 0.2 wide moved right by its
+    # own width reaches 0.8, i.e. (0.8 - 0.5) / 0.23 = 1.30 oval radii
+    assert face_outside_oval(640, 480, (640 * 0.27, 480 * 0.10, 640 * 0.46, 480 * 0.74)) == pytest.approx(1.0, abs=0.01)
+    assert face_outside_oval(640, 480, (640 * 0.6, 480 * 0.32, 640 * 0.2, 480 * 0.3)) == pytest.approx(0.3 / 0.23, abs=0.01)
+
+
 def _review_session(web, shared_data, retain: bool, margin: float = 1.0, expect: str = "review") -> str:
     admin = web.h("admin")
     before = web.get("/v1/policy", headers=admin).json()

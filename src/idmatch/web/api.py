@@ -46,9 +46,42 @@ def frame_check(request: Request, image: UploadFile | None = File(None),
     return out
 
 
+#: The terminal's oval (css/app.css ``.oval``) in the 4:3 stage the camera frame is shown in (``object-fit:
+#: cover``): centre and semi-axes as fractions of the stage's width and height. Change both together.
+OVAL_CENTRE = (0.5, 0.47)
+OVAL_SEMI_AXES = (0.23, 0.37)
+STAGE_ASPECT = 4 / 3
+
+
+def _in_stage(w: int, h: int, x: float, y: float) -> tuple[float, float]:
+    """Frame pixel -> fraction of the 4:3 stage the page shows it in (``object-fit: cover`` crops the
+    longer side; the page mirrors the image, which the symmetric oval does not notice)."""
+    if w / h > STAGE_ASPECT:
+        vw = h * STAGE_ASPECT
+        return (x - (w - vw) / 2) / vw, y / h
+    vh = w / STAGE_ASPECT
+    return x / w, (y - (h - vh) / 2) / vh
+
+
+def face_outside_oval(w: int, h: int, box) -> float:
+    """How far the face reaches outside the oval: the largest normalised radius (1 = on the oval's
+    line) over eight points of the ellipse inscribed in the face box, in stage coordinates."""
+    import math
+
+    x, y, bw, bh = box
+    cx, cy = x + bw / 2, y + bh / 2
+    (ox, oy), (ax, ay) = OVAL_CENTRE, OVAL_SEMI_AXES
+    worst = 0.0
+    for k in range(8):
+        t = k * math.pi / 4
+        sx, sy = _in_stage(w, h, cx + bw / 2 * math.cos(t), cy + bh / 2 * math.sin(t))
+        worst = max(worst, math.hypot((sx - ox) / ax, (sy - oy) / ay))
+    return worst
+
+
 def framing(img, box, faces: int) -> list[str]:
-    """Guidance codes for the oval: ``multiple_faces``, ``off_centre``, ``too_far``, ``too_close``,
-    ``too_dark``, ``too_bright``; ``["ok"]`` when none applies."""
+    """Guidance codes for the oval: ``multiple_faces``, ``off_centre`` (part of the face outside the
+    oval), ``too_far``, ``too_close``, ``too_dark``, ``too_bright``; ``["ok"]`` when none applies."""
     import numpy as np
 
     h, w = img.shape[:2]
@@ -56,12 +89,16 @@ def framing(img, box, faces: int) -> list[str]:
     codes = []
     if faces > 1:
         codes.append("multiple_faces")
-    cx, cy = (x + bw / 2) / w, (y + bh / 2) / h
-    if abs(cx - 0.5) > 0.15 or abs(cy - 0.45) > 0.2:
+    # a face larger than the oval (or cut by the frame's edge) is too close; else it must lie inside
+    # the oval (10 % slack for the detector's box)
+    (sx0, sy0), (sx1, sy1) = _in_stage(w, h, x, y), _in_stage(w, h, x + bw, y + bh)
+    too_close = (bw / w > 0.6 or x < 0 or y < 0 or x + bw > w or y + bh > h
+                 or sx1 - sx0 > 2.2 * OVAL_SEMI_AXES[0] or sy1 - sy0 > 2.2 * OVAL_SEMI_AXES[1])
+    if not too_close and face_outside_oval(w, h, box) > 1.1:
         codes.append("off_centre")
     if bw / w < 0.2:
         codes.append("too_far")
-    elif bw / w > 0.6 or x < 0 or y < 0 or x + bw > w or y + bh > h:
+    elif too_close:
         codes.append("too_close")
     x0, y0 = max(0, int(x)), max(0, int(y))
     face = img[y0:y0 + max(1, int(bh)), x0:x0 + max(1, int(bw))]
