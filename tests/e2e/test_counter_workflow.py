@@ -83,7 +83,7 @@ def test_admin_key_opens_the_terminal_and_the_review_desk(live_server, launch, s
     page.goto(live_server.url + "/web/")
     expect(page.locator("main")).to_contain_text("The administrator key opens every page")
     page.goto(live_server.url + "/web/terminal.html")
-    page.get_by_label("API key").fill(live_server.keys["admin"])
+    page.get_by_label("Sign-in key").fill(live_server.keys["admin"])
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#admin-panel")).to_contain_text("This is the administrator key")
     expect(page.get_by_role("alert")).to_be_hidden()                 # not "does not have the clerk role"
@@ -135,7 +135,7 @@ def test_back_cancel_reload_and_a_portrait_the_server_cannot_use(live_server, ca
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + "/web/terminal.html")
-    page.get_by_label("API key").fill(live_server.keys["clerk"])
+    page.get_by_label("Sign-in key").fill(live_server.keys["clerk"])
     page.get_by_role("button", name="Sign in").click()
     number = _resident_number(1)
     page.get_by_label("Document number").fill(number)
@@ -244,7 +244,7 @@ def test_duplicate_face_decided_on_the_desk_then_looked_up_by_the_clerk(live_ser
     errors: list[str] = []
     desk.on("pageerror", lambda e: errors.append(str(e)))
     desk.goto(live_server.url + "/web/review.html")
-    desk.get_by_label("API key").fill(live_server.keys["reviewer"])
+    desk.get_by_label("Sign-in key").fill(live_server.keys["reviewer"])
     desk.get_by_role("button", name="Sign in").click()
     row = desk.locator(f'#queue tbody tr[data-session="{second}"]')
     expect(row).to_contain_text("Resident identity card")           # the document type in words
@@ -288,7 +288,7 @@ def test_duplicate_face_decided_on_the_desk_then_looked_up_by_the_clerk(live_ser
     term.add_init_script("localStorage.setItem('idmatch.lang', 'en')")
     term.on("pageerror", lambda e: errors.append(str(e)))
     term.goto(live_server.url + "/web/terminal.html")
-    term.get_by_label("API key").fill(live_server.keys["clerk"])
+    term.get_by_label("Sign-in key").fill(live_server.keys["clerk"])
     term.get_by_role("button", name="Sign in").click()
     ref = term.get_by_label("Registration reference")
     ref.fill("3f2a9c1e")                                               # a short form is not a reference

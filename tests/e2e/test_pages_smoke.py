@@ -29,7 +29,7 @@ def test_sign_in_checks_key_and_role(live_server, launch, screenshots):
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + "/web/review.html")
-    key = page.get_by_label("API key")
+    key = page.get_by_label("Sign-in key")
     expect(key).to_be_visible()
     # an unknown key
     key.fill("idm_nope_0000")
@@ -49,7 +49,7 @@ def test_sign_in_checks_key_and_role(live_server, launch, screenshots):
     page.reload()
     expect(page.get_by_role("heading", name="Sessions awaiting review")).to_be_visible()
     page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_label("API key")).to_be_visible()
+    expect(page.get_by_label("Sign-in key")).to_be_visible()
     assert not errors
 
 

@@ -74,7 +74,7 @@ def test_reviewer_approves_and_rejects_with_reasons(live_server, launch, review_
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + "/web/review.html")
-    page.get_by_label("API key").fill(live_server.keys["reviewer"])
+    page.get_by_label("Sign-in key").fill(live_server.keys["reviewer"])
     page.get_by_role("button", name="Sign in").click()
     rows = page.locator("#queue tbody tr")
     for sid in ids:
@@ -125,7 +125,7 @@ def test_audit_chain_verified_filtered_and_broken_at_the_edited_event(live_serve
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + "/web/audit.html")
-    page.get_by_label("API key").fill(live_server.keys["auditor"])
+    page.get_by_label("Sign-in key").fill(live_server.keys["auditor"])
     page.get_by_role("button", name="Sign in").click()
     chain = page.locator("#chain")
     expect(chain).to_have_attribute("data-ok", "true")

@@ -51,7 +51,7 @@ def camera_browser(launch, media):
 
 def sign_in(page, server):
     page.goto(server.url + "/web/terminal.html")
-    page.get_by_label("API key").fill(server.keys["clerk"])
+    page.get_by_label("Sign-in key").fill(server.keys["clerk"])
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Applicant and consent")).to_be_focused()
 

@@ -51,6 +51,8 @@ def frame_check(request: Request, image: UploadFile | None = File(None),
 OVAL_CENTRE = (0.5, 0.47)
 OVAL_SEMI_AXES = (0.23, 0.37)
 STAGE_ASPECT = 4 / 3
+FACE_IN_BOX = 0.85    # the face proper, as a share of the detector's box (each side)
+OVAL_SLACK = 1.15     # the face may reach this far out (oval radii): the box jitters from frame to frame
 
 
 def _in_stage(w: int, h: int, x: float, y: float) -> tuple[float, float]:
@@ -89,12 +91,14 @@ def framing(img, box, faces: int) -> list[str]:
     codes = []
     if faces > 1:
         codes.append("multiple_faces")
-    # a face larger than the oval (or cut by the frame's edge) is too close; else it must lie inside
-    # the oval (10 % slack for the detector's box)
-    (sx0, sy0), (sx1, sy1) = _in_stage(w, h, x, y), _in_stage(w, h, x + bw, y + bh)
+    # the face is the detector's box less its margin (forehead, chin: a face filling the oval has a box as
+    # tall as the oval); larger than the oval (or cut by the frame's edge) it is too close, else it must
+    # lie inside the oval, with some slack for the box's jitter
+    face = (x + bw * (1 - FACE_IN_BOX) / 2, y + bh * (1 - FACE_IN_BOX) / 2, bw * FACE_IN_BOX, bh * FACE_IN_BOX)
+    (sx0, sy0), (sx1, sy1) = _in_stage(w, h, face[0], face[1]), _in_stage(w, h, face[0] + face[2], face[1] + face[3])
     too_close = (bw / w > 0.6 or x < 0 or y < 0 or x + bw > w or y + bh > h
-                 or sx1 - sx0 > 2.2 * OVAL_SEMI_AXES[0] or sy1 - sy0 > 2.2 * OVAL_SEMI_AXES[1])
-    if not too_close and face_outside_oval(w, h, box) > 1.1:
+                 or sx1 - sx0 > 2 * OVAL_SLACK * OVAL_SEMI_AXES[0] or sy1 - sy0 > 2 * OVAL_SLACK * OVAL_SEMI_AXES[1])
+    if not too_close and face_outside_oval(w, h, face) > OVAL_SLACK:
         codes.append("off_centre")
     if bw / w < 0.2:
         codes.append("too_far")
