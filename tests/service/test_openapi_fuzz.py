@@ -9,6 +9,7 @@ One documented exception, ``positive_data_acceptance``: see ``SEMANTIC_REJECTION
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 
 import pytest
@@ -82,27 +83,29 @@ def _config(role_key: str | None):
     return schemathesis.Config.from_dict(cfg)
 
 
+@contextlib.contextmanager
 def _fuzz_svc(backend, request, tmp_path, engine):
     # production defaults (active liveness, nothing advisory); only the per-key rate limit is raised,
     # since a 429 after the first 600 requests would hide what the operations answer
-    return make_svc(backend, request, tmp_path, engine, {}, advisory=(), lenient_liveness=False,
-                    liveness_mode="active", rate_limit_per_minute=1_000_000)
+    s = make_svc(backend, request, tmp_path, engine, {}, advisory=(), lenient_liveness=False,
+                 liveness_mode="active", rate_limit_per_minute=1_000_000)
+    try:
+        yield s
+    finally:
+        s.client.close()
+        s.store.close()
 
 
 @pytest.fixture
 def fuzz_svc(request, tmp_path, engine):
-    s = _fuzz_svc("sqlite", request, tmp_path, engine)
-    yield s
-    s.client.close()
-    s.store.close()
+    with _fuzz_svc("sqlite", request, tmp_path, engine) as s:
+        yield s
 
 
 @pytest.fixture
 def fuzz_svc_pg(request, tmp_path, engine):
-    s = _fuzz_svc("postgres", request, tmp_path, engine)
-    yield s
-    s.client.close()
-    s.store.close()
+    with _fuzz_svc("postgres", request, tmp_path, engine) as s:
+        yield s
 
 
 def run_fuzz(app, role_key: str | None):
