@@ -71,7 +71,8 @@ def bona_fide(env, data: Path) -> dict:
             turn_pairs += inside
     worst = max(v["max"] for v in clips.values())
     sim_low = sorted((v["min_similarity"], k) for k, v in clips.items())
-    return {"lowest_similarities": sim_low[:3], "clips": clips, "pairs": sum(v["pairs"] for v in clips.values()), "worst": worst, "margin": MARGIN,
+    return {"lowest_similarities": sim_low[:3], "clips": clips, "pairs": sum(v["pairs"] for v in clips.values()),
+            "worst": worst, "margin": MARGIN,
             "threshold_derived": round(worst * MARGIN, 1),
             # not used for the threshold (looked at after the attacks were measured): real turns only
             "turn_pairs": len(turn_pairs), "turn_worst": round(max(turn_pairs), 2) if turn_pairs else None}

@@ -94,11 +94,11 @@ def framing(img, box, faces: int) -> list[str]:
     # the face is the detector's box less its margin (forehead, chin: a face filling the oval has a box as
     # tall as the oval); larger than the oval (or cut by the frame's edge) it is too close, else it must
     # lie inside the oval, with some slack for the box's jitter
-    face = (x + bw * (1 - FACE_IN_BOX) / 2, y + bh * (1 - FACE_IN_BOX) / 2, bw * FACE_IN_BOX, bh * FACE_IN_BOX)
-    (sx0, sy0), (sx1, sy1) = _in_stage(w, h, face[0], face[1]), _in_stage(w, h, face[0] + face[2], face[1] + face[3])
+    inner = (x + bw * (1 - FACE_IN_BOX) / 2, y + bh * (1 - FACE_IN_BOX) / 2, bw * FACE_IN_BOX, bh * FACE_IN_BOX)
+    (sx0, sy0), (sx1, sy1) = _in_stage(w, h, inner[0], inner[1]), _in_stage(w, h, inner[0] + inner[2], inner[1] + inner[3])
     too_close = (bw / w > 0.6 or x < 0 or y < 0 or x + bw > w or y + bh > h
                  or sx1 - sx0 > 2 * OVAL_SLACK * OVAL_SEMI_AXES[0] or sy1 - sy0 > 2 * OVAL_SLACK * OVAL_SEMI_AXES[1])
-    if not too_close and face_outside_oval(w, h, face) > OVAL_SLACK:
+    if not too_close and face_outside_oval(w, h, inner) > OVAL_SLACK:
         codes.append("off_centre")
     if bw / w < 0.2:
         codes.append("too_far")
