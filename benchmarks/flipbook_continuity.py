@@ -12,6 +12,8 @@ what the flipbook pages' cuts measure.
 3. A second cue, measured and not adopted: the SFace similarity of the two frames of a pair (a swap
    shows another photo of the person). Bona fide: every consecutive pair's; attacks: the pair with
    the largest change in each swapping action. Reported as ``min_similarity`` / ``swap_similarity``.
+4. The bar on data it was not set from (``held_out``): leaving out one clip, then one source
+   (LivePortrait, SadTalker, face_recognition), the bar derived from the rest against the left-out worst pair.
 
 Run (a few minutes on the shared 2 cores; writes reports/flipbook_continuity.json):
     nice .venv/bin/python benchmarks/flipbook_continuity.py
@@ -42,6 +44,22 @@ def _similarity(env, pool, pair) -> float:
     return float(cosine_score(pool.template(env.engine, pair.a), pool.template(env.engine, pair.b)))
 
 
+def held_out_check(clips: dict, group) -> dict:
+    """The bar measured on data it was not set from: for each group of clips (one clip, or one source), the
+    threshold derived without it (``MARGIN`` x the other clips' worst pair) against the group's own worst
+    pair. ``exceeded``: the groups whose real footage would have been cut by a bar set without them."""
+    groups: dict[str, list[str]] = {}
+    for k, v in clips.items():
+        groups.setdefault(group(k, v), []).append(k)
+    rows = {}
+    for g, members in groups.items():
+        others = [v["max"] for k, v in clips.items() if k not in members]
+        bar = round(MARGIN * max(others), 1)
+        rows[g] = {"bar_without": bar, "worst": max(clips[k]["max"] for k in members)}
+    return {"groups": rows, "exceeded": sorted(g for g, r in rows.items() if r["worst"] > r["bar_without"]),
+            "closest": min(rows, key=lambda g: rows[g]["bar_without"] - rows[g]["worst"])}
+
+
 def bona_fide(env, data: Path) -> dict:
     from benchmarks.attacks.clips import clip_paths
     from benchmarks.liveness_attacks import cached_clip
@@ -58,7 +76,7 @@ def bona_fide(env, data: Path) -> dict:
             continue
         worst = max(ch, key=lambda c: c.change)
         sims = [_similarity(env, clip.pool, c) for c in ch]
-        clips[clip.name] = {"pairs": len(ch), "max": round(worst.change, 2), "at_pair": [worst.a, worst.b],
+        clips[clip.name] = {"source": p.parent.name, "pairs": len(ch), "max": round(worst.change, 2), "at_pair": [worst.a, worst.b],
                             "median": round(float(np.median([c.change for c in ch])), 2),
                             "min_similarity": round(min(sims), 3)}
         # the pairs the check looks at: inside the clip's real turns (frontal -> peak -> frontal)
@@ -71,8 +89,9 @@ def bona_fide(env, data: Path) -> dict:
             turn_pairs += inside
     worst = max(v["max"] for v in clips.values())
     sim_low = sorted((v["min_similarity"], k) for k, v in clips.items())
+    held_out = {"clip": held_out_check(clips, lambda k, v: k), "source": held_out_check(clips, lambda k, v: v["source"])}
     return {"lowest_similarities": sim_low[:3], "clips": clips, "pairs": sum(v["pairs"] for v in clips.values()),
-            "worst": worst, "margin": MARGIN,
+            "worst": worst, "margin": MARGIN, "held_out": held_out,
             "threshold_derived": round(worst * MARGIN, 1),
             # not used for the threshold (looked at after the attacks were measured): real turns only
             "turn_pairs": len(turn_pairs), "turn_worst": round(max(turn_pairs), 2) if turn_pairs else None}
