@@ -14,6 +14,7 @@ duplicate-face case, those of the registrations it matched, where their retentio
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
@@ -68,8 +69,6 @@ def _in_stage(w: int, h: int, x: float, y: float) -> tuple[float, float]:
 def face_outside_oval(w: int, h: int, box) -> float:
     """How far the face reaches outside the oval: the largest normalised radius (1 = on the oval's
     line) over eight points of the ellipse inscribed in the face box, in stage coordinates."""
-    import math
-
     x, y, bw, bh = box
     cx, cy = x + bw / 2, y + bh / 2
     (ox, oy), (ax, ay) = OVAL_CENTRE, OVAL_SEMI_AXES
